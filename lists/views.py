@@ -1,0 +1,129 @@
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import OuterRef, Subquery
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from lists.forms import ItemForm, ShareForm
+from lists.models import Item, List
+
+
+@require_GET
+def home_page(request):
+    return render(request, "lists/home.html", {"form": ItemForm()})
+
+
+@require_POST
+def new_list(request):
+    form = ItemForm(data=request.POST)
+    if not form.is_valid():
+        return render(request, "lists/home.html", {"form": form}, status=400)
+    owner = request.user if request.user.is_authenticated else None
+    with transaction.atomic():
+        new = List.objects.create(owner=owner)
+        form.save(for_list=new)
+    return redirect(new)
+
+
+def _visible_list_or_404(request, list_id):
+    """The list if this visitor may see it; a stranger cannot tell it exists."""
+    found = get_object_or_404(List.objects.select_related("owner"), id=list_id)
+    if not found.can_be_seen_by(request.user):
+        raise Http404("No such list")
+    return found
+
+
+@require_http_methods(["GET", "POST"])
+def view_list(request, list_id):
+    our_list = _visible_list_or_404(request, list_id)
+    form = ItemForm(for_list=our_list)
+    status = 200
+    if request.method == "POST":
+        form = ItemForm(data=request.POST, for_list=our_list)
+        if form.is_valid() and form.save(for_list=our_list):
+            return redirect(our_list)
+        status = 400
+    return _render_list(request, our_list, form, ShareForm(), status)
+
+
+def _render_list(request, our_list, form, share_form, status=200):
+    return render(
+        request,
+        "lists/list.html",
+        {
+            "list": our_list,
+            "items": list(our_list.item_set.all()),
+            "sharees": list(our_list.shared_with.all()) if our_list.owner_id else [],
+            "is_owner": our_list.owner_id is not None and our_list.owner_id == request.user.pk,
+            "form": form,
+            "share_form": share_form,
+        },
+        status=status,
+    )
+
+
+@require_POST
+def share_list(request, list_id):
+    our_list = _visible_list_or_404(request, list_id)
+    if our_list.owner_id is None or our_list.owner_id != request.user.pk:
+        raise PermissionDenied("Only the owner can share a list")
+    share_form = ShareForm(data=request.POST)
+    if not share_form.is_valid():
+        return _render_list(request, our_list, ItemForm(for_list=our_list), share_form, 400)
+    email = share_form.cleaned_data["sharee"].lower()
+    if email != our_list.owner.email:
+        sharee, _ = get_user_model().objects.get_or_create(email=email)
+        our_list.shared_with.add(sharee)
+    messages.success(request, f"Shared with {email}")
+    return redirect(our_list)
+
+
+def _item_or_404(request, list_id, item_id):
+    our_list = _visible_list_or_404(request, list_id)
+    return get_object_or_404(Item, list=our_list, id=item_id)
+
+
+def _wants_json(request):
+    return request.headers.get("X-Requested-With") == "fetch"
+
+
+@require_POST
+def toggle_item(request, list_id, item_id):
+    item = _item_or_404(request, list_id, item_id)
+    item.done = not item.done
+    item.save(update_fields=["done"])
+    if _wants_json(request):
+        return HttpResponse(status=204)
+    return redirect(item.list)
+
+
+@require_POST
+def delete_item(request, list_id, item_id):
+    item = _item_or_404(request, list_id, item_id)
+    our_list = item.list
+    item.delete()
+    if _wants_json(request):
+        return HttpResponse(status=204)
+    return redirect(our_list)
+
+
+@require_GET
+def my_lists(request, email):
+    if not request.user.is_authenticated:
+        messages.warning(request, "Log in to see your lists.")
+        return redirect("home")
+    if request.user.email.lower() != email.lower():
+        raise Http404("Not your lists")
+    first_item = Item.objects.filter(list=OuterRef("pk")).order_by("id").values("text")[:1]
+    with_names = List.objects.annotate(first_item=Subquery(first_item)).select_related("owner")
+    return render(
+        request,
+        "lists/my_lists.html",
+        {
+            "owned": list(with_names.filter(owner=request.user)),
+            "shared": list(with_names.filter(shared_with=request.user)),
+        },
+    )

@@ -1,0 +1,89 @@
+"""Small readers for settings that come from the environment, and the .env file format."""
+
+import os
+import shlex
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+from dotenv import dotenv_values
+
+TRUE_WORDS = {"1", "y", "yes", "true", "on"}
+FALSE_WORDS = {"", "0", "n", "no", "false", "off"}
+
+
+def env_bool(name, default=False):
+    """Read a yes/no variable; anything that is not clearly one of them is an error."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={raw!r} is not a yes/no value: use one of 1, yes, true or 0, no, false."
+    )
+
+
+def env_int(name, default, minimum=0):
+    """Read a whole number, with a sentence instead of a ValueError when it is not one."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}.")
+    return value
+
+
+def env_required(name, why):
+    """Read a variable that must be set, naming it and how to set it when it is not."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ImproperlyConfigured(
+            f"{name} is not set, and {why}. Set it in the environment or in the site's .env "
+            f"file (see .env.example)."
+        )
+    return value
+
+
+def env_str(name, default=""):
+    """Read a plain string variable, treating blank as unset."""
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def env_list(name, default=()):
+    """Read a comma-separated list, dropping blanks."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return list(default)
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def read_dotenv(path):
+    """Parse a .env file into a dict (quotes, `=`, spaces and comments handled by python-dotenv)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    return {key: value or "" for key, value in dotenv_values(path).items()}
+
+
+def load_dotenv(path):
+    """Put a .env file's variables into os.environ, never overriding ones already set."""
+    for key, value in read_dotenv(path).items():
+        os.environ.setdefault(key, value)
+
+
+def format_dotenv(values):
+    """Render a dict as .env text that read_dotenv (and a POSIX shell) reads back unchanged."""
+    lines = []
+    for key, value in values.items():
+        if not key.isidentifier():
+            raise ValueError(f"{key!r} is not a valid environment variable name.")
+        lines.append(f"{key}={shlex.quote(str(value))}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,27 @@
+"""Give each request an id that shows in every log line and in the X-Request-ID header."""
+
+import re
+import secrets
+
+from superlists.logs import current_request
+
+# Accept an id from nginx (or a test) only if it looks like one, so logs cannot be forged.
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        request.request_id = (
+            incoming if REQUEST_ID_PATTERN.match(incoming) else secrets.token_hex(8)
+        )
+        token = current_request.set(request)
+        try:
+            response = self.get_response(request)
+        finally:
+            current_request.reset(token)
+        response["X-Request-ID"] = request.request_id
+        return response
