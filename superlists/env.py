@@ -1,7 +1,6 @@
 """Small readers for settings that come from the environment, and the .env file format."""
 
 import os
-import shlex
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -70,7 +69,8 @@ def read_dotenv(path):
     path = Path(path)
     if not path.is_file():
         return {}
-    return {key: value or "" for key, value in dotenv_values(path).items()}
+    # No interpolation: a "$" in a password is just a dollar sign.
+    return {key: value or "" for key, value in dotenv_values(path, interpolate=False).items()}
 
 
 def load_dotenv(path):
@@ -80,10 +80,12 @@ def load_dotenv(path):
 
 
 def format_dotenv(values):
-    """Render a dict as .env text that read_dotenv (and a POSIX shell) reads back unchanged."""
+    """Render a dict as .env text that read_dotenv reads back unchanged."""
     lines = []
     for key, value in values.items():
         if not key.isidentifier():
             raise ValueError(f"{key!r} is not a valid environment variable name.")
-        lines.append(f"{key}={shlex.quote(str(value))}")
+        # Single quotes keep everything literal; python-dotenv unescapes \\ and \' in them.
+        escaped = str(value).replace("\\", "\\\\").replace("'", "\\'")
+        lines.append(f"{key}='{escaped}'")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,58 @@
+from django.db import IntegrityError
+
+from accounts.models import User
+from lists.models import Item, List
+from lists.tests.base import ListsTestCase
+
+
+class ListModelTest(ListsTestCase):
+    def test_list_ids_are_unguessable_and_distinct(self):
+        first, second = List.objects.create(), List.objects.create()
+        self.assertNotEqual(first.id, second.id)
+        self.assertGreaterEqual(len(first.id), 16)
+
+    def test_get_absolute_url(self):
+        our_list = List.objects.create()
+        self.assertEqual(our_list.get_absolute_url(), f"/lists/{our_list.id}/")
+
+    def test_anonymous_list_can_be_seen_by_anyone(self):
+        our_list = self.make_list("a")
+        self.assertTrue(our_list.can_be_seen_by(self.stranger))
+
+    def test_owned_list_is_seen_by_owner_and_sharees_only(self):
+        our_list = self.make_list("a", owner=self.edith)
+        our_list.shared_with.add(self.oni)
+        self.assertTrue(our_list.can_be_seen_by(self.edith))
+        self.assertTrue(our_list.can_be_seen_by(self.oni))
+        self.assertFalse(our_list.can_be_seen_by(self.stranger))
+
+    def test_visible_to_lists_anonymous_owned_and_shared(self):
+        anonymous = self.make_list("a")
+        edith_own = self.make_list("b", owner=self.edith)
+        oni_shares = self.make_list("c", owner=self.oni)
+        oni_shares.shared_with.add(self.edith)
+        self.make_list("d", owner=self.stranger)
+        self.assertEqual(
+            set(List.objects.visible_to(self.edith)), {anonymous, edith_own, oni_shares}
+        )
+
+
+class ItemModelTest(ListsTestCase):
+    def test_items_keep_their_order(self):
+        our_list = self.make_list("first", "second", "third")
+        self.assertEqual([i.text for i in our_list.item_set.all()], ["first", "second", "third"])
+
+    def test_duplicate_text_in_one_list_is_refused_by_the_database(self):
+        our_list = self.make_list("bla")
+        with self.assertRaises(IntegrityError):
+            Item.objects.create(list=our_list, text="bla")
+
+    def test_same_text_in_two_lists_is_fine(self):
+        self.make_list("bla")
+        self.make_list("bla")
+        self.assertEqual(Item.objects.filter(text="bla").count(), 2)
+
+    def test_deleting_owner_deletes_their_lists(self):
+        self.make_list("a", owner=self.edith)
+        User.objects.filter(pk=self.edith.pk).delete()
+        self.assertEqual(List.objects.count(), 0)

@@ -1,0 +1,149 @@
+import io
+import logging
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.test import Client, TestCase, override_settings
+from django.urls import path
+
+from accounts.models import User
+from superlists.logs import LazyRotatingFileHandler, RequestContextFilter
+from superlists.urls import urlpatterns as site_urlpatterns
+
+logger = logging.getLogger("superlists.tests")
+
+
+def logs_something(request):
+    logger.warning("something worth knowing")
+    return HttpResponse("ok")
+
+
+def explodes(request):
+    raise RuntimeError("kaboom")
+
+
+# The site's own URLs plus two that only tests need.
+urlpatterns = [
+    path("logs/", logs_something),
+    path("explodes/", explodes),
+    *site_urlpatterns,
+]
+handler500 = "superlists.views.server_error"
+
+
+class CapturedLog:
+    """Attach a handler formatted exactly like the site's console handler."""
+
+    def __enter__(self):
+        self.stream = io.StringIO()
+        self.handler = logging.StreamHandler(self.stream)
+        self.handler.addFilter(RequestContextFilter())
+        self.handler.setFormatter(
+            logging.Formatter(settings.LOGGING["formatters"]["plain"]["format"])
+        )
+        logging.getLogger().addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc):
+        logging.getLogger().removeHandler(self.handler)
+
+    @property
+    def text(self):
+        return self.stream.getvalue()
+
+
+@override_settings(ROOT_URLCONF="superlists.tests.test_requests")
+class RequestIdTest(TestCase):
+    def test_every_response_carries_a_request_id(self):
+        first = self.client.get("/")["X-Request-ID"]
+        second = self.client.get("/")["X-Request-ID"]
+        self.assertRegex(first, r"^[0-9a-f]{16}$")
+        self.assertNotEqual(first, second)
+
+    def test_a_sane_incoming_id_is_kept_and_junk_is_replaced(self):
+        kept = self.client.get("/", headers={"X-Request-ID": "nginx-abc12345"})
+        self.assertEqual(kept["X-Request-ID"], "nginx-abc12345")
+        junk = self.client.get("/", headers={"X-Request-ID": "bad id\nforged log line"})
+        self.assertRegex(junk["X-Request-ID"], r"^[0-9a-f]{16}$")
+
+    def test_log_lines_carry_request_id_ip_method_path_and_user(self):
+        self.client.force_login(User.objects.create(email="edith@example.com"))
+        with CapturedLog() as log:
+            response = self.client.get("/logs/", headers={"X-Real-IP": "127.0.0.9"})
+        line = next(x for x in log.text.splitlines() if "something worth knowing" in x)
+        self.assertIn(f"req={response['X-Request-ID']}", line)
+        self.assertIn("ip=127.0.0.9", line)
+        self.assertIn("GET /logs/", line)
+        self.assertIn("user=edith@example.com", line)
+
+    def test_anonymous_visitors_are_logged_as_anonymous(self):
+        with CapturedLog() as log:
+            self.client.get("/logs/")
+        self.assertIn("user=anonymous", log.text)
+
+    def test_an_error_is_logged_with_traceback_and_request_id_and_gets_styled_500(self):
+        client = Client(raise_request_exception=False)
+        with CapturedLog() as log:
+            response = client.get("/explodes/")
+        self.assertEqual(response.status_code, 500)
+        self.assertContains(response, "id_error_page", status_code=500)
+        self.assertIn(f"req={response['X-Request-ID']}", log.text)
+        self.assertIn("RuntimeError: kaboom", log.text)
+        self.assertIn("Traceback", log.text)
+
+
+class ErrorLogFileTest(TestCase):
+    def test_error_file_handler_creates_its_folder_and_rotates(self):
+        folder = Path(tempfile.mkdtemp()) / "new" / "logs"
+        handler = LazyRotatingFileHandler(str(folder / "error.log"), maxBytes=200, backupCount=2)
+        self.assertFalse(folder.exists())
+        errors = logging.getLogger("superlists.tests.file")
+        errors.addHandler(handler)
+        try:
+            for n in range(10):
+                errors.error("error number %d with enough text to fill the file up", n)
+        finally:
+            errors.removeHandler(handler)
+            handler.close()
+        self.assertTrue((folder / "error.log").exists())
+        self.assertTrue((folder / "error.log.1").exists())
+
+    def test_site_error_log_is_configured_under_log_dir(self):
+        handler = settings.LOGGING["handlers"]["errors"]
+        self.assertEqual(handler["level"], "ERROR")
+        self.assertEqual(Path(handler["filename"]).parent, settings.LOG_DIR)
+
+
+class StyledErrorPagesTest(TestCase):
+    def test_404_is_styled(self):
+        response = self.client.get("/no/such/page/")
+        self.assertContains(response, "id_error_page", status_code=404)
+        self.assertContains(response, "bootstrap.min.css", status_code=404)
+
+    def test_400_is_styled(self):
+        response = self.client.get("/", headers={"Host": "evil.example"})
+        self.assertContains(response, "id_error_page", status_code=400)
+
+    def test_csrf_failure_is_styled(self):
+        client = Client(enforce_csrf_checks=True)
+        response = client.post("/lists/new", {"text": "no token"})
+        self.assertContains(response, "Form expired", status_code=403)
+        self.assertContains(response, "id_error_page", status_code=403)
+
+    def test_405_for_wrong_method_is_not_a_500(self):
+        self.assertEqual(self.client.delete("/").status_code, 405)
+
+
+@override_settings(DEBUG=False)
+class SecurityHeadersTest(TestCase):
+    def test_headers_keep_tokens_out_of_referers_and_frames(self):
+        response = self.client.get("/")
+        self.assertEqual(response["Referrer-Policy"], "same-origin")
+        self.assertEqual(response["X-Content-Type-Options"], "nosniff")
+        self.assertEqual(response["X-Frame-Options"], "DENY")
+
+    def test_cookies_are_http_only(self):
+        self.assertTrue(settings.SESSION_COOKIE_HTTPONLY)
+        self.assertTrue(settings.CSRF_COOKIE_HTTPONLY)

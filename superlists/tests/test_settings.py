@@ -1,0 +1,73 @@
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.test import SimpleTestCase
+
+BASE_DIR = Path(settings.BASE_DIR)
+SERVER_ENV = {
+    "DJANGO_DEBUG_FALSE": "1",
+    "DJANGO_SECRET_KEY": "test-secret-" * 5,
+    "DJANGO_ALLOWED_HOSTS": "superlists.test",
+    "EMAIL_HOST": "127.0.0.1",
+}
+
+
+def run_manage(*args, env):
+    """Run manage.py in a clean environment, from a folder with no .env of its own."""
+    base = {"PATH": os.environ["PATH"], "LOG_DIR": tempfile.mkdtemp()}
+    return subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+class ServerSettingsTest(SimpleTestCase):
+    def test_development_needs_no_variables(self):
+        result = run_manage("check", env={})
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_a_complete_server_configuration_passes_check(self):
+        result = run_manage("check", env=SERVER_ENV)
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_each_missing_required_variable_is_named_in_a_sentence(self):
+        for missing in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "EMAIL_HOST"):
+            env = {k: v for k, v in SERVER_ENV.items() if k != missing}
+            result = run_manage("check", env=env)
+            self.assertNotEqual(result.returncode, 0, missing)
+            self.assertIn(f"{missing} is not set", result.stderr)
+            self.assertNotIn("Traceback", result.stderr)
+            self.assertNotIn("KeyError", result.stderr)
+
+    def test_junk_boolean_is_a_sentence(self):
+        result = run_manage("check", env={**SERVER_ENV, "DJANGO_DEBUG_FALSE": "maybe"})
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("DJANGO_DEBUG_FALSE='maybe' is not a yes/no value", result.stderr)
+
+    def test_deploy_check_warns_only_about_https(self):
+        result = run_manage("check", "--deploy", env=SERVER_ENV)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        warnings = {
+            line.split(":")[0].strip() for line in result.stderr.splitlines() if ": (" in line
+        }
+        self.assertLessEqual(
+            warnings, {"?", "security.W004", "security.W008", "security.W012", "security.W016"}
+        )
+
+    def test_https_switch_turns_on_secure_cookies_hsts_and_redirect(self):
+        env = {
+            **SERVER_ENV,
+            "DJANGO_SECURE_HTTPS": "yes",
+            "DJANGO_SECRET_KEY": "Kx9-q2Lw8-Zp4-Rt7-Vb1-Nm6-Hj3-Fd5-Gs0-Yc2-Xe8-Ua4-Oi9",
+        }
+        result = run_manage("check", "--deploy", env=env)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        for warning in ("W004", "W008", "W009", "W012", "W016"):
+            self.assertNotIn(f"security.{warning}", result.stderr)
