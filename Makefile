@@ -1,0 +1,49 @@
+# The few verbs people type. `make run` and `make test` are the README's two set-up commands.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+
+.PHONY: run test unit ft style staging-rehearsal reliability bench browser
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Superlists needs Python 3.11 or newer" or 0)'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+## run: the site on http://localhost:8000 with SQLite; login emails print to this console
+run: $(STAMP)
+	$(PY) manage.py migrate
+	$(PY) manage.py runserver
+
+## test: style, unit tests and functional tests in headless Chromium (local live server)
+test: $(STAMP) browser
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py test
+
+## unit: unit tests only, in seconds
+unit: $(STAMP)
+	$(PY) manage.py test --exclude-tag=ft
+
+## ft: functional tests only (set STAGING_SERVER=host to run them against a server)
+ft: $(STAMP) browser
+	$(PY) manage.py test functional_tests
+
+## style: format and fix what ruff can
+style: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+## browser: Debian's Chromium and its chromedriver (installed when missing, if we are root)
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	      -o DPkg::Lock::Timeout=300 --no-install-recommends chromium chromium-driver; \
+	  else \
+	    echo "The functional tests need Chromium: sudo apt-get install chromium chromium-driver"; \
+	    exit 1; \
+	  fi; \
+	fi
