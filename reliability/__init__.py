@@ -1,0 +1,1 @@
+"""Reliability suite: real gunicorn, real databases, real faults, on loopback only."""
