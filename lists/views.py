@@ -55,6 +55,7 @@ def _render_list(request, our_list, form, share_form, status=200):
         "lists/list.html",
         {
             "list": our_list,
+            "list_path": our_list.get_absolute_url(),
             "items": list(our_list.item_set.all()),
             "sharees": list(our_list.shared_with.all()) if our_list.owner_id else [],
             "is_owner": our_list.owner_id is not None and our_list.owner_id == request.user.pk,

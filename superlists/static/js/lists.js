@@ -13,24 +13,23 @@
   }
 
   // Done/undo and delete without a page reload; on any failure fall back to a normal submit.
+  const actions = document.getElementById("id_item_actions");
   const table = document.getElementById("id_list_table");
-  if (!table) return;
-  table.addEventListener("submit", function (event) {
-    const form = event.target;
-    const toggling = form.classList.contains("js-toggle");
-    if (!toggling && !form.classList.contains("js-delete")) return;
+  if (!actions || !table) return;
+  actions.addEventListener("submit", function (event) {
+    const button = event.submitter;
+    if (!button) return;
     event.preventDefault();
-    const row = form.closest("tr");
-    fetch(form.action, {
+    const row = button.closest("tr");
+    fetch(button.formAction, {
       method: "POST",
-      body: new FormData(form),
+      body: new FormData(actions),
       headers: { "X-Requested-With": "fetch" },
       credentials: "same-origin",
     }).then(function (response) {
       if (!response.ok) throw new Error("HTTP " + response.status);
-      if (toggling) {
+      if (button.classList.contains("js-toggle")) {
         const done = row.classList.toggle("done");
-        const button = form.querySelector("button");
         button.textContent = done ? "Undo" : "Done";
       } else {
         row.remove();
@@ -39,7 +38,8 @@
         });
       }
     }).catch(function () {
-      form.submit();
+      actions.action = button.formAction;
+      HTMLFormElement.prototype.submit.call(actions);
     });
   });
 })();
