@@ -31,6 +31,15 @@ unit: $(STAMP)
 ft: $(STAMP) browser
 	$(PY) manage.py test functional_tests
 
+## reliability: concurrent writers (SQLite, PostgreSQL), killed worker, mail server down
+reliability: $(STAMP)
+	$(PY) -m unittest discover -s reliability -p 'check_*.py' -t . -v
+
+## bench: throughput against a bare-view ceiling (wrk), FT wall times
+bench: $(STAMP) browser
+	$(PY) bench/throughput.py
+	$(PY) bench/ft_times.py
+
 ## style: format and fix what ruff can
 style: $(STAMP)
 	$(VENV)/bin/ruff format .
