@@ -1,8 +1,142 @@
-from django.http import Http404
+import functools
+import logging
+import smtplib
+from urllib.parse import urlencode, urlsplit
+
+from django.conf import settings
+from django.contrib import auth, messages
+from django.core.mail import send_mail
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.log import log_response
+from django.views.decorators.cache import never_cache
+
+from accounts.forms import LoginEmailForm
+from accounts.models import LoginEmailEvent, LoginToken
+from superlists.logs import client_ip
+
+logger = logging.getLogger(__name__)
+
+CHECK_EMAIL_MESSAGE = "Check your email, we've sent you a link you can use to log in."
+INVALID_LINK_MESSAGE = "Invalid login link, please request a new one"
+MAIL_FAILED_MESSAGE = "We couldn't send your login email, please try again in a few minutes."
+EMAIL_SUBJECT = "Your login link for Superlists"
+EMAIL_BODY = """Use this link to log in:
+
+{url}
+
+It works once, within {validity}. If you didn't ask to log in to Superlists, you can
+ignore this email.
+"""
 
 
+def _allow_only(method, explanation):
+    """Like require_http_methods, but the 405 is a page in the site's style."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method == method:
+                return view(request, *args, **kwargs)
+            response = render(
+                request,
+                "error.html",
+                {"status": 405, "title": "Method not allowed", "message": explanation},
+                status=405,
+            )
+            response["Allow"] = method
+            log_response(
+                "Method Not Allowed (%s): %s",
+                request.method,
+                request.path,
+                response=response,
+                request=request,
+            )
+            return response
+
+        return wrapper
+
+    return decorator
+
+
+@_allow_only("POST", "Ask for a login link with the form at the top of the page.")
 def send_login_email(request):
-    raise Http404("Logging in arrives with the accounts issue")
+    form = LoginEmailForm(data=request.POST)
+    next_path = _next_path(request)
+    if not form.is_valid():
+        return render(
+            request, "accounts/login_email_form.html", {"form": form, "next": next_path}, status=400
+        )
+    email = form.cleaned_data["email"]
+
+    # The answer is the same whether or not we know the address, and whether or not a limit
+    # stopped the email: the page must not tell anyone which addresses have accounts.
+    event = LoginEmailEvent.objects.record_if_allowed(email, client_ip(request))
+    if event is None:
+        logger.warning("Login email to %s not sent: over the hourly limit", email)
+        messages.success(request, CHECK_EMAIL_MESSAGE)
+        return redirect(next_path)
+
+    token, raw_token = LoginToken.objects.issue(email)
+    # Built from the configured address, never request.build_absolute_uri: a forged Host
+    # header would otherwise send a working token to the forger's site.
+    url = f"{settings.SITE_URL}{reverse('login')}?{urlencode({'token': raw_token})}"
+    body = EMAIL_BODY.format(url=url, validity=_duration(settings.LOGIN_TOKEN_MAX_AGE))
+    try:
+        send_mail(EMAIL_SUBJECT, body, None, [email])
+    except (smtplib.SMTPException, OSError):
+        # Typically a server missing its EMAIL_PASSWORD, or a mail server that is down. The
+        # unsent token must not stay usable, and an email that was never sent does not count
+        # towards the visitor's hourly limit.
+        logger.exception("Could not send the login email to %s", email)
+        token.delete()
+        event.delete()
+        messages.error(request, MAIL_FAILED_MESSAGE)
+        return redirect(next_path)
+
+    messages.success(request, CHECK_EMAIL_MESSAGE)
+    return redirect(next_path)
 
 
-login = logout = send_login_email
+def _next_path(request):
+    """Back to the page the visitor asked from, if it is a page of this site; else home."""
+    candidate = request.POST.get("next", "")
+    if not candidate.startswith("/") or not url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts=None
+    ):
+        return "/"
+    if urlsplit(candidate).path in {reverse(name) for name in ("send_login_email", "logout")}:
+        return "/"
+    return candidate
+
+
+def _duration(seconds):
+    """A validity in words: 3600 is "1 hour", 900 is "15 minutes"."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} second{'' if seconds == 1 else 's'}"
+
+
+# HEAD is refused too: link checkers that only HEAD the URL then leave the token alone.
+@never_cache
+@_allow_only("GET", "Open the link from your login email to log in.")
+def login(request):
+    # Opening the link uses the token up. Some mail scanners fetch links before the person
+    # does and so burn the token; the alternative (a confirm button that POSTs) costs every
+    # visitor a click. We accept the trade-off: the visitor sees "Invalid login link" and
+    # asks again. The link works in any browser, not only the one it was asked from.
+    user = auth.authenticate(request, token=request.GET.get("token", ""))
+    if user is None:
+        messages.error(request, INVALID_LINK_MESSAGE)
+    else:
+        auth.login(request, user)
+    return redirect("/")
+
+
+@_allow_only("POST", "Use the Log out button at the top of the page to log out.")
+def logout(request):
+    auth.logout(request)
+    return redirect("/")

@@ -1,0 +1,47 @@
+"""The cast and the helpers every accounts test module shares."""
+
+import contextlib
+import re
+from datetime import timedelta
+from unittest import mock
+
+from django.core import mail
+from django.test import TestCase
+from django.utils import timezone
+
+EDITH = "edith@example.com"
+ONI = "oni@example.com"
+LOGIN_LINK = re.compile(r"(?P<url>https?://\S+/accounts/login\?token=(?P<token>[\w-]+))")
+
+
+class AccountsTestCase(TestCase):
+    def ask_for_login_email(self, email=EDITH, ip="192.0.2.10", **extra):
+        """POST the navbar's login form, as a visitor from the given client IP."""
+        return self.client.post(
+            "/accounts/send_login_email", {"email": email, **extra}, HTTP_X_REAL_IP=ip
+        )
+
+    def assert_one_login_email_to(self, address):
+        """The single email sent so far went to address; return it."""
+        self.assertEqual(len(mail.outbox), 1, [m.to for m in mail.outbox])
+        message = mail.outbox[0]
+        self.assertEqual(message.to, [address])
+        return message
+
+    def login_link_in(self, message):
+        match = LOGIN_LINK.search(message.body)
+        self.assertIsNotNone(match, f"no login link in:\n{message.body}")
+        return match["url"], match["token"]
+
+    def messages_for(self, response):
+        """The messages shown on the page a response redirects to (which uses them up)."""
+        self.assertEqual(response.status_code, 302)
+        next_page = self.client.get(response["Location"])
+        return [str(message) for message in next_page.context["messages"]]
+
+    @contextlib.contextmanager
+    def clock_moved(self, **delta):
+        """Run the block as if that much time had passed since now."""
+        later = timezone.now() + timedelta(**delta)
+        with mock.patch("accounts.clock.now", return_value=later):
+            yield later
