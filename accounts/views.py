@@ -1,4 +1,3 @@
-import functools
 import logging
 import smtplib
 from urllib.parse import urlencode, urlsplit
@@ -9,8 +8,8 @@ from django.core.mail import send_mail
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.log import log_response
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.forms import LoginEmailForm
 from accounts.models import LoginEmailEvent, LoginToken
@@ -31,36 +30,7 @@ ignore this email.
 """
 
 
-def _allow_only(method, explanation):
-    """Like require_http_methods, but the 405 is a page in the site's style."""
-
-    def decorator(view):
-        @functools.wraps(view)
-        def wrapper(request, *args, **kwargs):
-            if request.method == method:
-                return view(request, *args, **kwargs)
-            response = render(
-                request,
-                "error.html",
-                {"status": 405, "title": "Method not allowed", "message": explanation},
-                status=405,
-            )
-            response["Allow"] = method
-            log_response(
-                "Method Not Allowed (%s): %s",
-                request.method,
-                request.path,
-                response=response,
-                request=request,
-            )
-            return response
-
-        return wrapper
-
-    return decorator
-
-
-@_allow_only("POST", "Ask for a login link with the form at the top of the page.")
+@require_POST
 def send_login_email(request):
     form = LoginEmailForm(data=request.POST)
     next_path = _next_path(request)
@@ -122,7 +92,7 @@ def _duration(seconds):
 
 # HEAD is refused too: link checkers that only HEAD the URL then leave the token alone.
 @never_cache
-@_allow_only("GET", "Open the link from your login email to log in.")
+@require_GET
 def login(request):
     # Opening the link uses the token up. Some mail scanners fetch links before the person
     # does and so burn the token; the alternative (a confirm button that POSTs) costs every
@@ -136,7 +106,7 @@ def login(request):
     return redirect("/")
 
 
-@_allow_only("POST", "Use the Log out button at the top of the page to log out.")
+@require_POST
 def logout(request):
     auth.logout(request)
     return redirect("/")

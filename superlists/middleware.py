@@ -3,7 +3,10 @@
 import re
 import secrets
 
+from django.http import HttpResponseNotAllowed
+
 from superlists.logs import current_request
+from superlists.views import method_not_allowed
 
 # Accept an id from nginx (or a test) only if it looks like one, so logs cannot be forged.
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -24,4 +27,19 @@ class RequestIdMiddleware:
         finally:
             current_request.reset(token)
         response["X-Request-ID"] = request.request_id
+        return response
+
+
+class StyledMethodNotAllowedMiddleware:
+    """Turn the bare 405 of require_POST and friends into a page in the site's style."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if isinstance(response, HttpResponseNotAllowed):
+            styled = method_not_allowed(request)
+            styled["Allow"] = response["Allow"]
+            return styled
         return response

@@ -20,6 +20,15 @@ def permission_denied(request, exception=None):
     return _error_page(request, 403, "Forbidden", "You're not allowed to do that.")
 
 
+def method_not_allowed(request):
+    return _error_page(
+        request,
+        405,
+        "Method not allowed",
+        "That page can't be used that way. Please use the forms on the site.",
+    )
+
+
 def page_not_found(request, exception=None):
     return _error_page(
         request, 404, "Page not found", "There's nothing here. Maybe the link is wrong or old?"

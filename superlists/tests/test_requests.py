@@ -132,8 +132,11 @@ class StyledErrorPagesTest(TestCase):
         self.assertContains(response, "Form expired", status_code=403)
         self.assertContains(response, "id_error_page", status_code=403)
 
-    def test_405_for_wrong_method_is_not_a_500(self):
-        self.assertEqual(self.client.delete("/").status_code, 405)
+    def test_405_for_wrong_method_is_styled_and_says_what_is_allowed(self):
+        for method, url in (("delete", "/"), ("get", "/lists/new"), ("get", "/accounts/logout")):
+            response = getattr(self.client, method)(url)
+            self.assertContains(response, "id_error_page", status_code=405)
+            self.assertIn(response["Allow"], ("GET", "POST"))
 
 
 @override_settings(DEBUG=False)
