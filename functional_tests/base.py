@@ -1,0 +1,129 @@
+"""The base of every functional test: the cast, the browsers, the server, and failure reports."""
+
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.staticfiles.testing import StaticLiveServerTestCase
+from django.core.servers.basehttp import ThreadedWSGIServer
+from django.test import tag
+from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
+from selenium.common.exceptions import WebDriverException
+
+from functional_tests.browsers import forget_everything, pool
+from functional_tests.pages import ErrorPage
+from functional_tests.server import get_server
+
+ARTIFACTS = Path(settings.BASE_DIR) / "ft-artifacts"
+
+
+class _OneRequestPerConnection(QuietWSGIRequestHandler):
+    """Close the connection after each response."""
+
+    # The warm browser outlives each class's live server; a kept-alive connection would
+    # leave a request thread behind that touches the shared test database after teardown.
+    protocol_version = "HTTP/1.0"
+
+
+class _QuickToStopServer(ThreadedWSGIServer):
+    """A live server that notices it should stop within 0.05 s, not the default 0.5 s."""
+
+    def serve_forever(self, poll_interval=0.05):
+        super().serve_forever(poll_interval)
+
+
+class _LiveServerThread(LiveServerThread):
+    server_class = _QuickToStopServer
+
+    def _create_server(self, connections_override=None):
+        return self.server_class(
+            (self.host, self.port),
+            _OneRequestPerConnection,
+            allow_reuse_address=False,
+            connections_override=connections_override,
+        )
+
+
+@tag("ft")
+class FunctionalTest(StaticLiveServerTestCase):
+    """A story against the server under test; browsers stay warm, visitors start fresh."""
+
+    server_thread_class = _LiveServerThread
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.browser = pool.acquire("edith")
+
+    @classmethod
+    def tearDownClass(cls):
+        pool.release("edith", cls.browser)
+        super().tearDownClass()
+
+    def setUp(self):
+        self.started = time.time()
+        self.server = get_server(self)
+        self.server.reset()
+        self.edith = self.server.email_for("edith")
+        self.oni = self.server.email_for("oni")
+        self.browsers = {"edith": self.browser}
+        self.forget_visitor(self.browser)
+
+    def tearDown(self):
+        if not self._passed():
+            self._report_failure()
+        super().tearDown()
+
+    def forget_visitor(self, browser=None):
+        """Make a browser a first-time visitor: a fresh session, as if on another computer."""
+        forget_everything(browser or self.browser, self.server.url)
+
+    def open_second_browser(self, role):
+        """A second visitor's browser (say Oni's), fresh for this test."""
+        browser = pool.acquire(role)
+        self.addCleanup(pool.release, role, browser)
+        self.browsers[role] = browser
+        self.forget_visitor(browser)
+        return browser
+
+    def log_in_as(self, email, browser=None):
+        """Give a browser a logged-in session for email without going through the email."""
+        browser = browser or self.browser
+        session_key = self.server.create_session(email)
+        # A cookie can only be set for the domain the browser is on; a 404 page is the cheapest.
+        ErrorPage(self, browser).go()
+        browser.add_cookie(
+            {"name": settings.SESSION_COOKIE_NAME, "value": session_key, "path": "/"}
+        )
+
+    def _passed(self):
+        # unittest records a failed test method in its result before tearDown runs.
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        problems = getattr(result, "errors", []) + getattr(result, "failures", [])
+        return not any(test is self for test, _ in problems)
+
+    def _report_failure(self):
+        ARTIFACTS.mkdir(exist_ok=True)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        lines = [f"\n--- {self.id()} failed ---"]
+        for role, browser in self.browsers.items():
+            base = ARTIFACTS / f"{self.id()}.{role}.{stamp}"
+            try:
+                browser.save_screenshot(f"{base}.png")
+                Path(f"{base}.html").write_text(browser.page_source, encoding="utf-8")
+            except WebDriverException as error:
+                lines.append(f"{role}'s browser could not be saved: {error.msg}")
+                continue
+            lines.append(f"{role} was at {browser.current_url}")
+            lines.append(f"  screenshot: {base}.png")
+            lines.append(f"  page HTML:  {base}.html")
+        try:
+            log = self.server.log_lines(self.started)
+        except Exception as error:
+            # Whatever broke the log fetch must not hide the test's own failure.
+            log = [f"(could not fetch the server's log: {error})"]
+        lines.append(f"server log lines since the test started ({len(log)}):")
+        lines.extend(f"  {line}" for line in log[-200:])
+        sys.stderr.write("\n".join(lines) + "\n")

@@ -1,0 +1,85 @@
+"""Debian's Chromium driven through its own chromedriver: nothing downloaded, started rarely."""
+
+import atexit
+import os
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+WINDOW_SIZE = (1024, 768)
+
+# Keep Selenium Manager from reaching for the network to "find" a driver we already name.
+os.environ.setdefault("SE_OFFLINE", "true")
+
+_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    f"--window-size={WINDOW_SIZE[0]},{WINDOW_SIZE[1]}",
+)
+
+
+def headless():
+    """Headless unless SELENIUM_HEADLESS=0 asks to watch the browser on a desktop."""
+    return os.environ.get("SELENIUM_HEADLESS", "1").strip().lower() not in {"0", "no", "false"}
+
+
+def start_browser():
+    """A new Chromium session with the flags known to work offline here."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in _FLAGS:
+        options.add_argument(flag)
+    # No speculative preconnects: an idle socket would outlive the test class's live server.
+    options.add_experimental_option("prefs", {"net.network_prediction_options": 2})
+    if headless():
+        options.add_argument("--headless=new")
+    browser = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    browser.set_window_size(*WINDOW_SIZE)
+    return browser
+
+
+def forget_everything(browser, origin):
+    """Make browser a first-time visitor of origin: no cookies, no storage."""
+    # Cookies ignore ports, so one left by another test class's live server would still apply.
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    browser.execute_cdp_cmd("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
+
+
+class BrowserPool:
+    """Browsers kept warm for the whole run, one per role: starting Chromium costs 1-3 s."""
+
+    def __init__(self):
+        self._idle = {}
+
+    def acquire(self, role):
+        """The warm browser for role (for example "edith" or "oni"), started on first use."""
+        browser = self._idle.pop(role, None)
+        return browser if browser is not None else start_browser()
+
+    def release(self, role, browser):
+        """Keep browser for the next test class that needs a browser in this role."""
+        if role in self._idle:
+            browser.quit()
+        else:
+            self._idle[role] = browser
+
+    def discard(self, browser):
+        """Quit a browser that may be broken instead of handing it on."""
+        browser.quit()
+
+    def quit_all(self):
+        while self._idle:
+            _, browser = self._idle.popitem()
+            browser.quit()
+
+
+pool = BrowserPool()
+atexit.register(pool.quit_all)

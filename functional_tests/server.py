@@ -1,0 +1,330 @@
+"""The server the functional tests talk to: the one place that decides local or staging.
+
+By default the tests drive Django's live server in this process. With
+STAGING_SERVER=host[:port] (or a full http(s):// URL) they drive a deployed site instead,
+configured by these variables:
+
+    STAGING_SITENAME        the site's folder under ~/sites/ (default: the host of STAGING_SERVER)
+    STAGING_SSH_HOST        where to SSH to, [user@]host[:port] (default: STAGING_SERVER's host)
+    STAGING_SSH_USER        SSH user; STAGING_SSH_PORT, STAGING_SSH_KEY (a private key file) and
+    SUPERLISTS_KNOWN_HOSTS  (the known_hosts file checked) are read by deploy_tools.connect
+    STAGING_EMAIL_DOMAIN    a domain whose every address lands in the POP3 mailbox (staging.test)
+    POP3_HOST               default: the host of STAGING_SERVER
+    POP3_SSL                yes for POP3 over TLS (default no)
+    POP3_CAFILE             a CA or self-signed certificate to trust for POP3_SSL
+    POP3_PORT               default 995 with POP3_SSL, else 110
+    POP3_USER, POP3_PASSWORD  the mailbox account (required to read login emails)
+
+Both servers offer the same operations, so test code never asks which one it has.
+"""
+
+import atexit
+import email
+import email.policy
+import logging
+import os
+import poplib
+import re
+import secrets
+import shlex
+import ssl
+import threading
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import getaddresses
+from functools import cached_property
+from urllib.parse import urlsplit
+
+from django.core import mail
+from django.test import override_settings
+
+from functional_tests.waits import wait_for
+from superlists.logs import RequestContextFilter
+
+EMAIL_TIMEOUT = 10
+LOG_FORMAT = (
+    "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s ip=%(client_ip)s "
+    "%(method)s %(path)s user=%(user)s] %(message)s"
+)
+
+
+class StagingError(Exception):
+    """Something on the staging server did not work; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class Email:
+    """A message as a test reads it."""
+
+    to: tuple
+    subject: str
+    body: str
+
+
+def get_server(test_case):
+    """The server this run targets: staging when STAGING_SERVER is set, else the live server."""
+    target = os.environ.get("STAGING_SERVER", "").strip()
+    if target:
+        return StagingServer.for_target(target)
+    return LocalServer(test_case)
+
+
+def _not_found(to, subject, seen):
+    return LookupError(f"no email to {to} with subject {subject!r} yet ({seen})")
+
+
+class _LogCapture(logging.Handler):
+    """Keep the site's recent log records, stamped with their request, in memory."""
+
+    def __init__(self):
+        super().__init__(level=logging.INFO)
+        self.addFilter(RequestContextFilter())
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+        self.records = deque(maxlen=5000)
+        self._lock_records = threading.Lock()
+
+    def emit(self, record):
+        # Format now, in the request's own thread, while its context is still set.
+        line = self.format(record)
+        with self._lock_records:
+            self.records.append((record.created, line))
+
+    def since(self, started):
+        with self._lock_records:
+            return [line for created, line in self.records if created >= started]
+
+
+class LocalServer:
+    """Django's live server in this process: its test database, mail outbox and loggers."""
+
+    def __init__(self, test_case):
+        self.url = test_case.live_server_url
+        # Login links are built from SITE_URL: point them at this live server.
+        site_url = override_settings(SITE_URL=self.url)
+        site_url.enable()
+        test_case.addCleanup(site_url.disable)
+        self._logs = _LogCapture()
+        logging.getLogger().addHandler(self._logs)
+        test_case.addCleanup(logging.getLogger().removeHandler, self._logs)
+
+    def email_for(self, name):
+        """The address a cast member uses in this run."""
+        return f"{name}@example.com"
+
+    def reset(self):
+        """Nothing to do: the test case empties its database after every test."""
+
+    def create_session(self, email_address):
+        """The key of a logged-in session for email_address."""
+        from accounts.sessions import create_pre_authenticated_session
+
+        return create_pre_authenticated_session(email_address)
+
+    def wait_for_email(self, to, subject, timeout=EMAIL_TIMEOUT):
+        """The email sent to `to` with `subject`, taken out of the outbox as POP3's DELE would."""
+
+        def take():
+            for message in list(mail.outbox):
+                if to in message.to and message.subject == subject:
+                    mail.outbox.remove(message)
+                    return Email(tuple(message.to), message.subject, message.body)
+            raise _not_found(to, subject, f"{len(mail.outbox)} in the outbox")
+
+        return wait_for(take, f"the email to {to} with subject {subject!r}", timeout)
+
+    def log_lines(self, since):
+        """The site's log lines from `since` (a time.time() value) on."""
+        return self._logs.since(since)
+
+
+class StagingServer:
+    """A deployed site: commands over one reused SSH connection, its mail over POP3."""
+
+    _instances = {}
+
+    @classmethod
+    def for_target(cls, target):
+        """One instance per target for the whole run, so its SSH connection is reused."""
+        if target not in cls._instances:
+            cls._instances[target] = cls(target, os.environ)
+            atexit.register(cls._instances[target].close)
+        return cls._instances[target]
+
+    def __init__(self, target, environ):
+        self.url = (target if "://" in target else f"http://{target}").rstrip("/")
+        self.host = urlsplit(self.url).hostname
+        self.sitename = environ.get("STAGING_SITENAME", "").strip() or self.host
+        self.ssh_target = environ.get("STAGING_SSH_HOST", "").strip() or self.host
+        self.email_domain = environ.get("STAGING_EMAIL_DOMAIN", "").strip() or "staging.test"
+        self.pop3 = _Pop3Mailbox.from_environment(environ, default_host=self.host)
+        self._lock = threading.Lock()
+
+    def email_for(self, name):
+        """A fresh address for each test, so no leftover email from another run can match."""
+        return f"{name}+{secrets.token_hex(4)}@{self.email_domain}"
+
+    def reset(self):
+        """Empty the staging database (the server refuses unless its .env marks it staging)."""
+        self._manage("reset_staging")
+
+    def create_session(self, email_address):
+        """The key of a logged-in session for email_address, made on the server."""
+        return self._manage("create_session", email_address).strip()
+
+    def wait_for_email(self, to, subject, timeout=EMAIL_TIMEOUT):
+        """The email sent to `to` with `subject`, read from the POP3 mailbox and deleted there."""
+        return wait_for(
+            lambda: self.pop3.take(to, subject),
+            f"the email to {to} with subject {subject!r} in {self.pop3}",
+            timeout,
+        )
+
+    def log_lines(self, since):
+        """The site's log lines (app, gunicorn, nginx) from `since` on, fetched over SSH."""
+        logs = shlex.quote(str(self.paths.logs))
+        output = self._run(
+            f'cd {logs} 2>/dev/null && for f in *.log; do [ -f "$f" ] && '
+            f'tail -n 2000 "$f" | sed "s|^|$f: |"; done; true'
+        )
+        window = _ServerLogWindow(since, self._utc_offset)
+        return [line for line in output.splitlines() if window.keeps(line)]
+
+    def close(self):
+        if "connection" in self.__dict__:
+            self.connection.close()
+
+    @cached_property
+    def connection(self):
+        from deploy_tools.connect import connection, open_connection
+
+        return open_connection(connection(self.ssh_target))
+
+    @cached_property
+    def paths(self):
+        from deploy_tools.sitepaths import SitePaths
+
+        return SitePaths.for_connection(self.connection, self.sitename)
+
+    @cached_property
+    def _utc_offset(self):
+        # The site logs in the server's local time; learn its offset once.
+        raw = self._run("date +%z").strip()
+        sign = -1 if raw.startswith("-") else 1
+        return sign * timedelta(hours=int(raw[1:3]), minutes=int(raw[3:5]))
+
+    def _manage(self, *args):
+        # The server's own settings load its .env: nothing is re-exported from this side.
+        return self._run(self.paths.manage(*args), what=f"manage.py {args[0]}")
+
+    def _run(self, command, what=None):
+        with self._lock:
+            result = self.connection.run(command, hide=True, warn=True, in_stream=False)
+        if result.failed:
+            raise StagingError(
+                f"{what or command} failed on {self.ssh_target} (site {self.sitename}, "
+                f"exit {result.exited}): {(result.stderr or result.stdout).strip()}"
+            )
+        return result.stdout
+
+
+class _ServerLogWindow:
+    """Decide which server log lines belong to a time window; untimed lines follow the last."""
+
+    _APP = re.compile(r"^\S+: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)")
+    _NGINX = re.compile(r"\[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]")
+
+    def __init__(self, since, utc_offset):
+        # Whole seconds in the logs: keep the second the window started in.
+        self.since = datetime.fromtimestamp(int(since), UTC)
+        self.tz = timezone(utc_offset)
+        self.keeping = False
+        self.source = None
+
+    def keeps(self, line):
+        source = line.partition(": ")[0]
+        if source != self.source:
+            # An untimed line at the top of a file belongs to nothing we have seen.
+            self.source, self.keeping = source, False
+        stamp = self._stamp(line)
+        if stamp is not None:
+            self.keeping = stamp >= self.since
+        return self.keeping
+
+    def _stamp(self, line):
+        if match := self._APP.match(line):
+            return datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=self.tz)
+        if match := self._NGINX.search(line):
+            return datetime.strptime(match[1], "%d/%b/%Y:%H:%M:%S %z")
+        return None
+
+
+class _Pop3Mailbox:
+    """A POP3 mailbox read with a fresh login per look, since POP3 freezes its view at login."""
+
+    def __init__(self, host, port, user, password, use_ssl, cafile):
+        self.host, self.port, self.user = host, port, user
+        self._password, self._ssl, self._cafile = password, use_ssl, cafile
+
+    @classmethod
+    def from_environment(cls, environ, default_host):
+        use_ssl = environ.get("POP3_SSL", "").strip().lower() in {"1", "y", "yes", "true", "on"}
+        port = environ.get("POP3_PORT", "").strip() or ("995" if use_ssl else "110")
+        return cls(
+            host=environ.get("POP3_HOST", "").strip() or default_host,
+            port=int(port),
+            user=environ.get("POP3_USER", "").strip(),
+            password=environ.get("POP3_PASSWORD", ""),
+            use_ssl=use_ssl,
+            cafile=environ.get("POP3_CAFILE", "").strip() or None,
+        )
+
+    def __str__(self):
+        scheme = "pop3s" if self._ssl else "pop3"
+        return f"{scheme}://{self.user or '(POP3_USER unset)'}@{self.host}:{self.port}"
+
+    def take(self, to, subject):
+        """The newest message to `to` with `subject`, deleted; LookupError if none yet."""
+        box = self._log_in()
+        try:
+            count, _ = box.stat()
+            for number in range(count, 0, -1):
+                _, header_lines, _ = box.top(number, 0)
+                headers = _parse(header_lines)
+                if headers["subject"] != subject or not _addressed_to(headers, to):
+                    continue
+                _, lines, _ = box.retr(number)
+                message = _parse(lines)
+                box.dele(number)
+                return Email(
+                    (to,), str(message["subject"]), message.get_body(("plain",)).get_content()
+                )
+            raise _not_found(to, subject, f"{count} other message(s) in the mailbox")
+        finally:
+            # DELE only takes effect at a clean QUIT.
+            box.quit()
+
+    def _log_in(self):
+        if not (self.user and self._password):
+            raise StagingError("Set POP3_USER and POP3_PASSWORD to read login emails on staging.")
+        try:
+            if self._ssl:
+                context = ssl.create_default_context(cafile=self._cafile)
+                box = poplib.POP3_SSL(self.host, self.port, timeout=10, context=context)
+            else:
+                box = poplib.POP3(self.host, self.port, timeout=10)
+            box.user(self.user)
+            box.pass_(self._password)
+        except (OSError, poplib.error_proto) as error:
+            raise StagingError(f"Could not log in to {self}: {error}") from error
+        return box
+
+
+def _parse(lines):
+    return email.message_from_bytes(b"\r\n".join(lines), policy=email.policy.default)
+
+
+def _addressed_to(headers, to):
+    fields = ("to", "cc", "delivered-to", "x-original-to")
+    values = [str(value) for field in fields for value in headers.get_all(field) or ()]
+    return to.lower() in {address.lower() for _, address in getaddresses(values)}

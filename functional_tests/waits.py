@@ -1,0 +1,27 @@
+"""Waiting for the browser (or a mailbox): one retry helper with short polling."""
+
+from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.webdriver.support.wait import WebDriverWait
+
+TIMEOUT = 5
+POLL = 0.05
+
+
+def wait_for(check, what, timeout=TIMEOUT):
+    """Retry check() until it stops failing and return its result, or fail saying what it saw."""
+    seen = {"last": "nothing yet"}
+
+    def attempt(_):
+        try:
+            # A tuple is always truthy, so a check that returns None or False still succeeds.
+            return (check(),)
+        except (AssertionError, WebDriverException, LookupError) as error:
+            # WebDriver messages end in a long native stack trace: keep just the message.
+            message = error.msg if isinstance(error, WebDriverException) else error
+            seen["last"] = f"{type(error).__name__}: {message}".strip()
+            return False
+
+    try:
+        return WebDriverWait(None, timeout, poll_frequency=POLL).until(attempt)[0]
+    except TimeoutException:
+        raise AssertionError(f"Waited {timeout:g} s for {what}; last saw {seen['last']}") from None
