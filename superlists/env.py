@@ -1,11 +1,14 @@
 """Small readers for settings that come from the environment, and the .env file format."""
 
+import io
 import os
+import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import dotenv_values
 
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 TRUE_WORDS = {"1", "y", "yes", "true", "on"}
 FALSE_WORDS = {"", "0", "n", "no", "false", "off"}
 
@@ -64,13 +67,16 @@ def env_list(name, default=()):
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
+def parse_dotenv(text):
+    """Parse .env text into a dict of strings, exactly as written (no `${NAME}` expansion)."""
+    parsed = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    return {key: value or "" for key, value in parsed.items()}
+
+
 def read_dotenv(path):
-    """Parse a .env file into a dict (quotes, `=`, spaces and comments handled by python-dotenv)."""
+    """Parse a .env file into a dict; a missing file is empty."""
     path = Path(path)
-    if not path.is_file():
-        return {}
-    # No interpolation: a "$" in a password is just a dollar sign.
-    return {key: value or "" for key, value in dotenv_values(path, interpolate=False).items()}
+    return parse_dotenv(path.read_text()) if path.is_file() else {}
 
 
 def load_dotenv(path):
@@ -79,11 +85,11 @@ def load_dotenv(path):
         os.environ.setdefault(key, value)
 
 
-def format_dotenv(values):
-    """Render a dict as .env text that read_dotenv reads back unchanged."""
-    lines = []
+def format_dotenv(values, header=""):
+    """Render a dict as .env text that parse_dotenv reads back unchanged."""
+    lines = [f"# {line}" for line in header.splitlines()]
     for key, value in values.items():
-        if not key.isidentifier():
+        if not VARIABLE_NAME.fullmatch(key):
             raise ValueError(f"{key!r} is not a valid environment variable name.")
         # Single quotes keep everything literal; python-dotenv unescapes \\ and \' in them.
         escaped = str(value).replace("\\", "\\\\").replace("'", "\\'")

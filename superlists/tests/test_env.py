@@ -82,7 +82,8 @@ class DotenvTest(SimpleTestCase):
         "WITH_QUOTES": """it's "quoted" """,
         "WITH_BACKSLASH": "back\\slash \\' and \\n",
         "WITH_HASH": "not # a comment",
-        "WITH_DOLLAR": "$HOME stays literal",
+        "WITH_DOLLAR": "$HOME and ${HOME} stay literal",
+        "WITH_NEWLINE": "two\nlines",
         "EMPTY": "",
     }
 
@@ -102,6 +103,10 @@ class DotenvTest(SimpleTestCase):
             read_dotenv(self.path),
             {"A": "1", "B": "single quoted = yes", "C": "double", "D": "exported"},
         )
+
+    def test_header_becomes_comments_that_reading_ignores(self):
+        self.path.write_text(format_dotenv({"A": "1"}, header="written by fab\nsecond line"))
+        self.assertEqual(read_dotenv(self.path), {"A": "1"})
 
     def test_missing_file_is_empty(self):
         self.assertEqual(read_dotenv(self.folder / "nope"), {})

@@ -1,0 +1,130 @@
+"""SSH connections to a Superlists server, with the host key checked against known_hosts."""
+
+import os
+from pathlib import Path
+
+import paramiko
+from fabric import Connection
+
+TRUE_WORDS = {"1", "y", "yes", "true", "on"}
+
+
+class ConnectError(Exception):
+    """A connection could not be opened; the message says why and what to do."""
+
+
+def _fingerprint(key):
+    return f"{key.get_name()} {key.fingerprint}"
+
+
+def _known_hosts_name(hostname, port):
+    # known_hosts spells a non-default port as [host]:port.
+    return hostname if port == 22 else f"[{hostname}]:{port}"
+
+
+class RefuseUnknownHost(paramiko.MissingHostKeyPolicy):
+    """Refuse a host whose key is not in the known-hosts file, saying how to trust it."""
+
+    def __init__(self, known_hosts):
+        self.known_hosts = known_hosts
+
+    def missing_host_key(self, client, hostname, key):
+        raise ConnectError(
+            f"The SSH host key of {hostname} ({_fingerprint(key)}) is not in "
+            f"{self.known_hosts}. If you trust this host, add its key there "
+            f"(ssh-keyscan {hostname} >> {self.known_hosts}, then compare the fingerprint), "
+            f"or run once with SUPERLISTS_ACCEPT_NEW_HOST=1 to record it on first use."
+        )
+
+
+class AcceptNewHost(paramiko.MissingHostKeyPolicy):
+    """Record an unknown host's key in the known-hosts file (trust on first use, opted into)."""
+
+    def __init__(self, known_hosts):
+        self.known_hosts = known_hosts
+
+    def missing_host_key(self, client, hostname, key):
+        # Append rather than rewrite the file, as ssh's StrictHostKeyChecking=accept-new does.
+        entry = paramiko.hostkeys.HostKeyEntry([hostname], key)
+        with open(self.known_hosts, "a", encoding="ascii") as known:
+            known.write(entry.to_line())
+        client.get_host_keys().add(hostname, key.get_name(), key)
+
+
+def settings_from_environment(environ=None):
+    """The SSH settings a developer or CI sets in the environment, with their defaults."""
+    environ = os.environ if environ is None else environ
+    port = environ.get("STAGING_SSH_PORT", "").strip()
+    if port and not port.isdigit():
+        raise ConnectError(f"STAGING_SSH_PORT={port!r} is not a port number.")
+    return {
+        "user": environ.get("STAGING_SSH_USER", "").strip() or None,
+        "key_filename": environ.get("STAGING_SSH_KEY", "").strip() or None,
+        "port": int(port) if port else None,
+        "known_hosts": environ.get("SUPERLISTS_KNOWN_HOSTS", "").strip()
+        or str(Path.home() / ".ssh" / "known_hosts"),
+        "accept_new": environ.get("SUPERLISTS_ACCEPT_NEW_HOST", "").strip().lower() in TRUE_WORDS,
+    }
+
+
+def verify_host_keys(connection, known_hosts, accept_new=False):
+    """Make an unopened Fabric connection check the server's key against known_hosts."""
+    known_hosts = str(known_hosts)
+    path = Path(known_hosts)
+    if path.exists():
+        connection.client.load_host_keys(known_hosts)
+    elif accept_new:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+    # Without a file every key is unknown, which RefuseUnknownHost reports with the path.
+    policy = AcceptNewHost(known_hosts) if accept_new else RefuseUnknownHost(known_hosts)
+    connection.client.set_missing_host_key_policy(policy)
+    connection.known_hosts_file = known_hosts
+    return connection
+
+
+def adopt(conn, environ=None):
+    """Apply the SSH settings from the environment to an unopened Fabric connection."""
+    settings = settings_from_environment(environ)
+    # Fabric fills in the local user and port 22 when the host string names none; only
+    # then do the environment's settings apply (user@host:port on the command line wins).
+    if settings["user"] and conn.user == conn.config.user:
+        conn.user = settings["user"]
+    if settings["key_filename"] and not conn.connect_kwargs.get("key_filename"):
+        # An explicit key means exactly that key: no agent, no ~/.ssh/id_* guessing.
+        conn.connect_kwargs.update(
+            key_filename=settings["key_filename"], allow_agent=False, look_for_keys=False
+        )
+    if settings["port"] and conn.port == conn.config.port:
+        conn.port = settings["port"]
+    return verify_host_keys(conn, settings["known_hosts"], settings["accept_new"])
+
+
+def connection(host, environ=None):
+    """A Fabric connection to "[user@]host[:port]" that verifies the host key."""
+    return adopt(Connection(host, connect_timeout=10), environ)
+
+
+def open_connection(conn):
+    """Open conn, turning SSH failures into a ConnectError whose message says what to do."""
+    where = f"{conn.user}@{conn.host}:{conn.port}"
+    try:
+        conn.open()
+    except ConnectError:
+        raise
+    except paramiko.BadHostKeyException as error:
+        raise ConnectError(
+            f"The SSH host key of {conn.host} has CHANGED (now {_fingerprint(error.key)}); "
+            f"this may be an attack, or the server was rebuilt. If you know it was rebuilt, "
+            f"remove the old entry (ssh-keygen -R {_known_hosts_name(conn.host, conn.port)} "
+            f"-f {getattr(conn, 'known_hosts_file', '~/.ssh/known_hosts')}) and trust the new key."
+        ) from None
+    except paramiko.AuthenticationException:
+        raise ConnectError(
+            f"{where} refused our SSH key. Check the user (STAGING_SSH_USER or user@host) and "
+            f"the key file (STAGING_SSH_KEY or fab -i), and that its public half is in "
+            f"~/.ssh/authorized_keys on the server."
+        ) from None
+    except (OSError, paramiko.SSHException) as error:
+        raise ConnectError(f"Could not connect to {where}: {error}.") from None
+    return conn

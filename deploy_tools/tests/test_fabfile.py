@@ -1,0 +1,378 @@
+"""Unit tests for the fabfile's steps, against invoke's MockContext (no server, no Django DB)."""
+
+import io
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import unittest
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+from unittest import mock
+
+from invoke import Context, MockContext, Result
+from invoke.exceptions import Exit
+
+from deploy_tools import fabfile
+from deploy_tools.sitepaths import SitePaths
+from superlists.env import format_dotenv, parse_dotenv
+
+HOME = "/home/superlists"
+SITE_ROOT = f"{HOME}/sites/staging.example.com"
+MAIL_ENV = {
+    "EMAIL_HOST": "smtp.example.com",
+    "EMAIL_PORT": "587",
+    "EMAIL_HOST_USER": "site@example.com",
+    "EMAIL_PASSWORD": "pa ss='w\"ord",
+}
+
+
+def make_site(staging=True, init="supervisor", **options):
+    return fabfile.Site(
+        paths=SitePaths("staging.example.com", HOME),
+        user="superlists",
+        init=init,
+        staging=staging,
+        **options,
+    )
+
+
+def make_release(requirements=b"Django\n", name="abc123def456"):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("requirements.txt")
+        info.size = len(requirements)
+        tar.addfile(info, io.BytesIO(requirements))
+    return fabfile.Release(
+        name, buffer.getvalue(), fabfile.hashlib.sha256(requirements).hexdigest()
+    )
+
+
+def server(*answers):
+    """A MockContext answering commands by regex (searched, first match wins); it records calls."""
+    results = {
+        re.compile(pattern if pattern.startswith("^") else ".*?" + pattern, re.S): Result(
+            stdout=out, exited=code
+        )
+        for pattern, out, code in answers
+    }
+    return MockContext(run=results, repeat=True)
+
+
+def commands(context):
+    return [call.args[0] for call in context.run.call_args_list]
+
+
+def quietly(function, *args, **kwargs):
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        return function(*args, **kwargs)
+
+
+class DotenvValuesTest(unittest.TestCase):
+    def test_secret_key_is_generated_once_and_then_kept(self):
+        first = fabfile.dotenv_values_for(make_site(), {}, MAIL_ENV)
+        self.assertGreaterEqual(len(first["DJANGO_SECRET_KEY"]), 50)
+        second = fabfile.dotenv_values_for(make_site(), first, MAIL_ENV)
+        self.assertEqual(second["DJANGO_SECRET_KEY"], first["DJANGO_SECRET_KEY"])
+
+    def test_staging_flag_is_written_only_when_asked_for(self):
+        staging = fabfile.dotenv_values_for(make_site(staging=True), {}, MAIL_ENV)
+        self.assertEqual(staging["SUPERLISTS_STAGING"], "1")
+        production = fabfile.dotenv_values_for(make_site(staging=False), staging, MAIL_ENV)
+        self.assertNotIn("SUPERLISTS_STAGING", production)
+
+    def test_server_paths_and_urls_come_from_the_site(self):
+        values = fabfile.dotenv_values_for(make_site(listen_address="127.0.0.2"), {}, MAIL_ENV)
+        self.assertEqual(values["DATABASE_URL"], f"sqlite:///{SITE_ROOT}/db.sqlite3")
+        self.assertEqual(values["STATIC_ROOT"], f"{SITE_ROOT}/static")
+        self.assertEqual(values["LOG_DIR"], f"{SITE_ROOT}/logs")
+        self.assertEqual(values["SITE_URL"], "http://staging.example.com")
+        self.assertEqual(values["DJANGO_ALLOWED_HOSTS"], "staging.example.com,127.0.0.2")
+        self.assertEqual(values["DJANGO_DEBUG_FALSE"], "1")
+
+    def test_a_database_url_and_keys_added_on_the_server_are_kept(self):
+        existing = {"DATABASE_URL": "postgres://db/superlists", "SENTRY_DSN": "https://x"}
+        values = fabfile.dotenv_values_for(make_site(), existing, MAIL_ENV)
+        self.assertEqual(values["DATABASE_URL"], "postgres://db/superlists")
+        self.assertEqual(values["SENTRY_DSN"], "https://x")
+
+    def test_mail_settings_unset_locally_are_removed_from_the_server(self):
+        with_password = fabfile.dotenv_values_for(make_site(), {}, MAIL_ENV)
+        without = {k: v for k, v in MAIL_ENV.items() if k != "EMAIL_PASSWORD"}
+        values = fabfile.dotenv_values_for(make_site(), with_password, without)
+        self.assertNotIn("EMAIL_PASSWORD", values)
+
+    def test_writing_the_same_values_twice_gives_the_same_text(self):
+        first = format_dotenv(fabfile.dotenv_values_for(make_site(), {}, MAIL_ENV))
+        again = fabfile.dotenv_values_for(make_site(), parse_dotenv(first), MAIL_ENV)
+        self.assertEqual(format_dotenv(again), first)
+
+
+class MailSettingsTest(unittest.TestCase):
+    def test_missing_email_host_is_refused_with_a_sentence_naming_it(self):
+        with self.assertRaisesRegex(fabfile.DeployError, "^EMAIL_HOST is not set"):
+            fabfile._passed_through_settings({"EMAIL_PASSWORD": "x"})
+
+    def test_missing_email_password_is_allowed_with_a_warning(self):
+        stderr = io.StringIO()
+        with redirect_stderr(stderr):
+            values = fabfile._passed_through_settings({"EMAIL_HOST": "mail"})
+        self.assertEqual(values, {"EMAIL_HOST": "mail"})
+        self.assertIn("EMAIL_PASSWORD is not set", stderr.getvalue())
+
+    def test_server_ca_bundle_is_written_as_ssl_cert_file(self):
+        env = {**MAIL_ENV, "SERVER_SSL_CERT_FILE": "/srv/ca.pem", "SSL_CERT_FILE": "/local"}
+        self.assertEqual(fabfile._passed_through_settings(env)["SSL_CERT_FILE"], "/srv/ca.pem")
+
+
+class StepsTest(unittest.TestCase):
+    def test_update_dotenv_writes_quoted_values_and_nothing_when_unchanged(self):
+        site = make_site()
+        passed = {**MAIL_ENV, "DEFAULT_FROM_EMAIL": 'Superlists "bot" <a=b@example.com>'}
+        c = server((r"^cat ", "", 0), (r"^umask 077 && printf", "", 0))
+        self.assertTrue(fabfile._update_dotenv(c, site, passed))
+        written_command = commands(c)[1]
+        self.assertIn(f"> {SITE_ROOT}/.env.new", written_command)
+        # What the shell's printf writes is exactly the text, and python-dotenv reads it back.
+        text = subprocess.run(
+            ["sh", "-c", written_command.split(" > ")[0].replace("umask 077 && ", "")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        self.assertEqual(parse_dotenv(text)["EMAIL_PASSWORD"], MAIL_ENV["EMAIL_PASSWORD"])
+        self.assertEqual(parse_dotenv(text)["DEFAULT_FROM_EMAIL"], passed["DEFAULT_FROM_EMAIL"])
+
+        again = server((r"^cat ", text, 0))
+        self.assertFalse(fabfile._update_dotenv(again, site, passed))
+        self.assertEqual(len(commands(again)), 1)
+
+    def test_virtualenv_runs_pip_only_when_requirements_change(self):
+        release = make_release(b"Django==5.2\n")
+        unchanged = server((r"^test -x", release.requirements_hash + "\n", 0))
+        self.assertFalse(fabfile._update_virtualenv(unchanged, make_site(), release))
+        self.assertFalse(any("pip" in command for command in commands(unchanged)))
+        self.assertIn("/usr/bin/python3 -m venv", commands(unchanged)[0])
+
+        changed = server((r"^test -x", "an-old-hash\n", 0), (r"pip", "", 0))
+        self.assertTrue(fabfile._update_virtualenv(changed, make_site(), release))
+        pip = commands(changed)[1]
+        self.assertIn(f"{SITE_ROOT}/.venv/bin/pip install", pip)
+        self.assertIn(
+            f"echo {release.requirements_hash} > {SITE_ROOT}/.venv/requirements.sha256", pip
+        )
+
+    def test_upload_is_skipped_when_the_release_is_already_on_the_server(self):
+        c = server((r"^test -f .*\.complete", "", 0), (r"^ln -sfn", "", 0))
+        with mock.patch.object(fabfile, "_pipe") as pipe:
+            self.assertFalse(fabfile._upload_source(c, make_site(), make_release()))
+        pipe.assert_not_called()
+
+    def test_a_new_release_is_piped_over_ssh_and_switched_to_atomically(self):
+        c = server((r"^test -f .*\.complete", "", 1), (r"^ln -sfn", "switched\n", 0))
+        release = make_release()
+        with mock.patch.object(fabfile, "_pipe") as pipe:
+            self.assertTrue(fabfile._upload_source(c, make_site(), release))
+        command, data = pipe.call_args.args[1:]
+        self.assertIn("tar -x -C", command)
+        self.assertEqual(data, release.archive)
+        switch = commands(c)[-1]
+        self.assertIn(f"ln -sfn {SITE_ROOT}/.env {SITE_ROOT}/releases/abc123def456/.env", switch)
+        self.assertIn("mv -T source.new source", switch)
+
+    def test_gunicorn_is_reloaded_gracefully_only_after_a_change(self):
+        for changed, flag in ((True, "[ 1 = 1 ]"), (False, "[ 0 = 1 ]")):
+            c = server((r"pid=", "", 0))
+            fabfile._restart_gunicorn(c, make_site(), changed)
+            self.assertIn(flag, commands(c)[0])
+            self.assertIn('kill -HUP "$pid"', commands(c)[0])
+
+
+class DeployTaskTest(unittest.TestCase):
+    """The whole deploy task, its connection and release replaced by fakes."""
+
+    def deploy(self, answers, **options):
+        c = server(*answers)
+        with (
+            mock.patch.object(fabfile, "_connect", return_value=c),
+            mock.patch.object(fabfile, "_build_release", return_value=make_release()),
+            mock.patch.object(fabfile, "_pipe"),
+            mock.patch.dict(fabfile.os.environ, MAIL_ENV, clear=True),
+        ):
+            quietly(fabfile.deploy, Context(), sitename="staging.example.com", **options)
+        return commands(c)
+
+    def host_facts(self):
+        return (r"^echo \$HOME", f"{HOME}\nsuperlists\nsupervisor\n", 0)
+
+    def test_first_deploy_runs_every_step_in_order(self):
+        ran = self.deploy(
+            [
+                self.host_facts(),
+                (r"^test -f .*\.complete", "", 1),
+                (r"^ln -sfn", "switched\n", 0),
+                (r"^test -x", "", 0),
+                (r"^cat ", "", 0),
+                (r"", "", 0),
+            ],
+            staging=True,
+            workers=3,
+        )
+        steps = [
+            "echo $HOME",
+            "chmod o+x",
+            "test -f",
+            "ln -sfn",
+            "test -x",
+            "pip install",
+            f"cat {SITE_ROOT}/.env",
+            "printf",
+            "manage.py collectstatic --noinput",
+            "manage.py migrate --noinput",
+            f"cat {SITE_ROOT}/nginx.conf",
+            "printf",
+            f"cat {SITE_ROOT}/supervisor.conf",
+            "printf",
+            "test -e",
+            "supervisorctl",
+            "signal HUP nginx",
+            "pid=",
+            "ls -1t",
+        ]
+        position = 0
+        for step in steps:
+            found = next(
+                (i for i in range(position, len(ran)) if step in ran[i]),
+                None,
+            )
+            self.assertIsNotNone(found, f"{step!r} was not run after step {position}:\n{ran}")
+            position = found + 1
+        self.assertIn("SUPERLISTS_STAGING", next(c for c in ran if ".env.new" in c))
+        self.assertIn("--workers 3", next(c for c in ran if "supervisor.conf.new" in c))
+
+    def test_redeploy_with_no_change_skips_pip_and_writes_nothing(self):
+        site = make_site(staging=False)
+        env_text = format_dotenv(
+            fabfile.dotenv_values_for(site, {}, MAIL_ENV), header=fabfile.ENV_HEADER
+        )
+        ran = self.deploy(
+            [
+                self.host_facts(),
+                (r"^test -f .*\.complete", "", 0),
+                (r"^ln -sfn", "", 0),
+                (r"^test -x", make_release().requirements_hash + "\n", 0),
+                (rf"^cat {SITE_ROOT}/\.env ", env_text, 0),
+                (rf"^cat {SITE_ROOT}/nginx\.conf", fabfile.render_nginx_site(site), 0),
+                (rf"^cat {SITE_ROOT}/supervisor\.conf", fabfile.render_service(site), 0),
+                (r"", "", 0),
+            ],
+        )
+        self.assertFalse([c for c in ran if "pip" in c or "printf" in c or "tar -x" in c])
+        self.assertFalse([c for c in ran if "signal HUP" in c])
+        self.assertIn("[ 0 = 1 ]", next(c for c in ran if c.startswith("pid=")))
+
+    def test_a_missing_email_host_stops_the_deploy_before_the_server_is_touched(self):
+        c = server((r"", "", 0))
+        with (
+            mock.patch.object(fabfile, "_connect", return_value=c),
+            mock.patch.dict(fabfile.os.environ, {}, clear=True),
+            self.assertRaisesRegex(Exit, "EMAIL_HOST is not set"),
+        ):
+            fabfile.deploy(Context())
+        self.assertEqual(commands(c), [])
+
+
+class RefusalTest(unittest.TestCase):
+    def test_every_task_refuses_to_run_without_a_host(self):
+        for task, args in (
+            (fabfile.deploy, ()),
+            (fabfile.provision, ()),
+            (fabfile.logs, ()),
+            (fabfile.manage, ("check",)),
+        ):
+            with self.subTest(task=task.name), self.assertRaises(Exit) as raised:
+                task(Context(), *args)
+            self.assertIn("name it with -H", str(raised.exception.message))
+
+    def test_a_bad_site_name_is_refused_with_a_sentence(self):
+        with self.assertRaisesRegex(ValueError, "not a usable site name"):
+            SitePaths("../etc", HOME)
+
+    def test_too_few_workers_is_refused(self):
+        c = server((r"", "", 0))
+        with self.assertRaisesRegex(fabfile.DeployError, "at least 2"):
+            fabfile._site(c, "", 1, 0, "", "", "", "")
+
+
+class TemplatesTest(unittest.TestCase):
+    def test_supervisor_program_runs_gunicorn_as_the_deploy_user_with_its_own_home(self):
+        text = fabfile.render_service(make_site(workers=4))
+        self.assertIn("[program:gunicorn-staging_example_com]", text)
+        self.assertIn("user=superlists", text)
+        self.assertIn(f'HOME="{SITE_ROOT}"', text)
+        self.assertIn("--workers 4", text)
+        self.assertIn(f"--bind unix:{SITE_ROOT}/gunicorn.sock", text)
+
+    def test_nginx_site_serves_static_files_and_proxies_to_the_socket(self):
+        text = fabfile.render_nginx_site(make_site(listen_address="127.0.0.2", port=8080))
+        self.assertIn("listen 127.0.0.2:8080;", text)
+        self.assertIn(f"alias {SITE_ROOT}/static/;", text)
+        self.assertIn(f"proxy_pass http://unix:{SITE_ROOT}/gunicorn.sock;", text)
+
+    def test_nginx_site_is_ready_for_tls(self):
+        text = fabfile.render_nginx_site(make_site(tls_cert="/c.pem", tls_key="/k.pem", port=443))
+        self.assertIn("listen 443 ssl;", text)
+        self.assertIn("ssl_certificate_key /k.pem;", text)
+        self.assertIn("return 301 https://$host$request_uri;", text)
+
+    @unittest.skipUnless(shutil.which("nginx") or Path("/usr/sbin/nginx").exists(), "no nginx")
+    def test_nginx_accepts_the_rendered_site(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            site = fabfile.Site(SitePaths("staging.example.com", tmp), "root", "supervisor")
+            conf = Path(tmp) / "nginx.conf"
+            conf.write_text(
+                f"pid {tmp}/nginx.pid; error_log {tmp}/error.log; events {{}}\n"
+                f"http {{ include {site.paths.nginx_conf}; }}\n"
+            )
+            Path(str(site.paths.logs)).mkdir(parents=True, exist_ok=True)
+            Path(str(site.paths.nginx_conf)).write_text(fabfile.render_nginx_site(site))
+            nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+            result = subprocess.run(
+                [nginx, "-t", "-q", "-c", str(conf), "-p", tmp, "-e", f"{tmp}/error.log"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_systemd_unit_passes_systemd_analyze_verify(self):
+        analyze = shutil.which("systemd-analyze")
+        if not analyze:
+            self.skipTest("systemd-analyze is not installed (apt-get install systemd)")
+        with tempfile.TemporaryDirectory() as tmp:
+            site = fabfile.Site(SitePaths("staging.example.com", tmp), "root", "systemd")
+            # verify checks that the paths in the unit exist.
+            gunicorn = Path(str(site.paths.venv)) / "bin" / "gunicorn"
+            gunicorn.parent.mkdir(parents=True)
+            gunicorn.write_text("#!/bin/sh\n")
+            gunicorn.chmod(0o755)
+            Path(str(site.paths.source)).mkdir(parents=True)
+            unit = Path(tmp) / f"{site.paths.service}.service"
+            unit.write_text(fabfile.render_service(site))
+            result = subprocess.run(
+                [analyze, "verify", str(unit)], capture_output=True, text=True, check=False
+            )
+            self.assertEqual((result.returncode, result.stderr.strip()), (0, ""))
+
+
+class WorktreeArchiveTest(unittest.TestCase):
+    def test_archive_leaves_out_local_state_and_is_reproducible(self):
+        archive = fabfile.worktree_archive()
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            names = tar.getnames()
+        self.assertIn("manage.py", names)
+        self.assertIn("requirements.txt", names)
+        self.assertFalse([n for n in names if n.startswith(".venv/") or n.endswith(".env")])
+        self.assertFalse([n for n in names if "__pycache__" in n or n.endswith("db.sqlite3")])
+        self.assertEqual(fabfile.worktree_archive(), archive)
