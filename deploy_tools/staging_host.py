@@ -524,6 +524,7 @@ def up(state, with_browser):
         f"--listen-address {ADDRESS}"
     )
     print(f"  STAGING_SERVER={ADDRESS} .venv/bin/python manage.py test functional_tests")
+    return values
 
 
 def down(state):

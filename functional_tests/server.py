@@ -215,7 +215,17 @@ class StagingServer:
 
     def _manage(self, *args):
         # The server's own settings load its .env: nothing is re-exported from this side.
-        return self._run(self.paths.manage(*args), what=f"manage.py {args[0]}")
+        try:
+            return self._run(self.paths.manage(*args), what=f"manage.py {args[0]}")
+        except StagingError as error:
+            if "Unknown command" in str(error):
+                # The FT-only commands exist only where the site's .env sets SUPERLISTS_STAGING.
+                raise StagingError(
+                    f"{self.url} (site {self.sitename}) is not a staging server: its .env does "
+                    f"not set SUPERLISTS_STAGING, so it has no {args[0]} command. Refusing to "
+                    f"run the functional tests there; nothing was changed on it."
+                ) from error
+            raise
 
     def _run(self, command, what=None):
         with self._lock:

@@ -1,0 +1,214 @@
+"""The staging rehearsal: a real staging host on 127.0.0.2, deployed to and tested, then gone.
+
+    python deploy_tools/rehearsal.py [--keep-up]
+
+As root on Debian: brings up the staging host (deploy_tools/staging_host.py), provisions and
+deploys this commit with `fab` (staging flag on), deploys again to show a no-change redeploy,
+runs the functional tests with STAGING_SERVER set, deploys a second site *without* the staging
+flag and shows that the FT tools are refused there (nothing deleted) and that a server
+without EMAIL_PASSWORD gives the friendly mail error, shows a changed host key refused, and
+stops everything it started. It prints the time of each phase, and exits non-zero if any
+check failed.
+"""
+
+import argparse
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from deploy_tools import staging_host  # noqa: E402
+from deploy_tools.connect import ConnectError, connection, open_connection  # noqa: E402
+from reliability.harness import Browser  # noqa: E402
+
+ADDRESS = staging_host.ADDRESS
+SECOND_SITE = "superlists-prod"
+SECOND_PORT = 8080
+BIN = Path(sys.executable).parent
+
+
+class RehearsalFailed(Exception):
+    """A rehearsal check did not hold; the message says which and what was seen."""
+
+
+class Rehearsal:
+    def __init__(self, state):
+        self.state = state
+        self.timings = []
+        self.env = dict(os.environ)
+
+    @contextlib.contextmanager
+    def phase(self, title):
+        started = time.monotonic()
+        print(f"\n=== {title}", flush=True)
+        try:
+            yield
+        finally:
+            self.timings.append((title, time.monotonic() - started))
+            print(f"=== {title}: {self.timings[-1][1]:.1f} s", flush=True)
+
+    def run(self, *command, env=None, expect_failure=False):
+        """Run a command with its output shown; its output is returned too."""
+        result = subprocess.run(
+            [str(part) for part in command],
+            cwd=REPO,
+            env=env or self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
+        )
+        print(result.stdout, end="", flush=True)
+        if expect_failure != bool(result.returncode):
+            outcome = "succeeded" if expect_failure else f"failed ({result.returncode})"
+            raise RehearsalFailed(f"{' '.join(map(str, command[:4]))} … {outcome}")
+        return result.stdout
+
+    def fab(self, *args, env=None):
+        host = f"{self.env['STAGING_SSH_USER']}@{ADDRESS}"
+        return self.run(BIN / "fab", "-r", "deploy_tools", "-H", host, *args, env=env)
+
+    def second_site_env(self):
+        """The second site's deploy: no staging flag, and no EMAIL_PASSWORD, as a careless new
+        production server would be."""
+        env = {k: v for k, v in self.env.items() if k != "EMAIL_PASSWORD"}
+        return env
+
+    # --- the phases ---------------------------------------------------------------------
+
+    def host_up(self):
+        values = staging_host.up(self.state, with_browser=True)
+        self.env.update({key: str(value) for key, value in values.items()})
+        # The staging target for the FTs; the second site is named explicitly where used.
+        self.env["STAGING_SERVER"] = ADDRESS
+
+    def deploy(self):
+        self.fab("provision", "--listen-address", ADDRESS)
+        self.fab("deploy", "--staging", "--listen-address", ADDRESS)
+
+    def redeploy(self):
+        output = self.fab("deploy", "--staging", "--listen-address", ADDRESS)
+        if "skipped" not in output and "unchanged" not in output:
+            print("(note: the redeploy output does not say what it skipped)")
+
+    def functional_tests(self):
+        self.run(BIN / "python", REPO / "bench" / "ft_times.py")
+
+    def second_site(self):
+        site = ["--sitename", SECOND_SITE, "--port", SECOND_PORT, "--listen-address", ADDRESS]
+        url = ["--site-url", f"http://{ADDRESS}:{SECOND_PORT}"]
+        env = self.second_site_env()
+        self.fab("provision", *site, *url, env=env)
+        self.fab("deploy", *site, *url, env=env)
+
+    def guard_refuses(self):
+        """An FT run pointed at a non-staging site fails loudly and deletes nothing."""
+        visitor = Browser(f"http://{ADDRESS}:{SECOND_PORT}")
+        status, headers, _ = visitor.post("/lists/new", {"text": "Production data, keep me"})
+        if status != 302:
+            raise RehearsalFailed(f"could not make a list on {SECOND_SITE}: {status}")
+        list_path = headers["Location"]
+        env = {
+            **self.env,
+            "STAGING_SERVER": f"{ADDRESS}:{SECOND_PORT}",
+            "STAGING_SITENAME": SECOND_SITE,
+        }
+        output = self.run(
+            BIN / "python", "manage.py", "test", "functional_tests.test_not_found",
+            env=env, expect_failure=True,
+        )  # fmt: skip
+        if "SUPERLISTS_STAGING" not in output:
+            raise RehearsalFailed("the refusal did not say SUPERLISTS_STAGING is missing")
+        status, _, page = visitor.get(list_path)
+        if status != 200 or "Production data, keep me" not in page:
+            raise RehearsalFailed(f"{SECOND_SITE}'s list is gone after the refused reset")
+        print(f"Refused, and {SECOND_SITE}'s data is intact ({list_path} still answers 200).")
+
+    def missing_mail_password(self):
+        """A server deployed without EMAIL_PASSWORD: friendly page, the SMTP refusal logged."""
+        visitor = Browser(f"http://{ADDRESS}:{SECOND_PORT}")
+        status, headers, _ = visitor.post(
+            "/accounts/send_login_email", {"email": "edith@staging.test"}
+        )
+        _, _, page = visitor.get(headers.get("Location", "/"))
+        if status != 302 or "couldn&#x27;t send your login email" not in page:
+            raise RehearsalFailed("no friendly message when the mail server refused")
+        logs = self.fab("logs", "--sitename", SECOND_SITE, "--lines", "40")
+        if not re.search(r"SMTP\w*(Refused|Error).*53\d", logs):
+            raise RehearsalFailed("the SMTP refusal is not in the site's error log")
+        print("The visitor saw the friendly message; the log has the 53x refusal.")
+
+    def changed_host_key(self):
+        """A staging host whose key changed is refused with a sentence, before any command."""
+        with tempfile.TemporaryDirectory() as folder:
+            key = Path(folder) / "other"
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+            public = (key.with_suffix(".pub")).read_text().split()
+            known_hosts = Path(folder) / "known_hosts"
+            known_hosts.write_text(f"{ADDRESS} {public[0]} {public[1]}\n")
+            env = {**self.env, "SUPERLISTS_KNOWN_HOSTS": str(known_hosts)}
+            try:
+                open_connection(connection(f"{self.env['STAGING_SSH_USER']}@{ADDRESS}", env))
+            except ConnectError as error:
+                print(f"Refused: {error}")
+                return
+        raise RehearsalFailed("a changed host key was accepted")
+
+    def host_down(self):
+        staging_host.down(self.state)
+
+    def report(self):
+        print("\nPhase times:")
+        for title, seconds in self.timings:
+            print(f"  {seconds:7.1f} s  {title}")
+        print(f"  {sum(s for _, s in self.timings):7.1f} s  in all")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep-up", action="store_true", help="leave the staging host running")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(os.environ.get("SUPERLISTS_STAGING_DIR", "/tmp/superlists-staging")),
+    )
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        sys.exit("The rehearsal must run as root: it starts sshd, nginx and mail servers.")
+    rehearsal = Rehearsal(args.state_dir.resolve())
+    failed = None
+    try:
+        for title, step in (
+            ("staging host up", rehearsal.host_up),
+            ("fab provision + first deploy (staging)", rehearsal.deploy),
+            ("fab deploy again, nothing changed", rehearsal.redeploy),
+            ("functional tests against staging", rehearsal.functional_tests),
+            ("second site without the staging flag or EMAIL_PASSWORD", rehearsal.second_site),
+            ("FT tools refused on the non-staging site", rehearsal.guard_refuses),
+            ("login email with no EMAIL_PASSWORD on the server", rehearsal.missing_mail_password),
+            ("a changed host key is refused", rehearsal.changed_host_key),
+        ):
+            with rehearsal.phase(title):
+                step()
+    except (RehearsalFailed, staging_host.StagingError) as error:
+        failed = error
+        print(f"\nREHEARSAL FAILED: {error}", flush=True)
+    finally:
+        if not args.keep_up:
+            with rehearsal.phase("staging host down"):
+                rehearsal.host_down()
+        rehearsal.report()
+    if failed:
+        sys.exit(1)
+    print("Rehearsal passed.")
+
+
+if __name__ == "__main__":
+    main()
