@@ -111,8 +111,11 @@ def open_connection(conn):
     try:
         conn.open()
     except ConnectError:
+        conn.close()
         raise
     except paramiko.BadHostKeyException as error:
+        # A refused connection must not linger: its half-open transport keeps a server busy.
+        conn.close()
         raise ConnectError(
             f"The SSH host key of {conn.host} has CHANGED (now {_fingerprint(error.key)}); "
             f"this may be an attack, or the server was rebuilt. If you know it was rebuilt, "
@@ -120,11 +123,13 @@ def open_connection(conn):
             f"-f {getattr(conn, 'known_hosts_file', '~/.ssh/known_hosts')}) and trust the new key."
         ) from None
     except paramiko.AuthenticationException:
+        conn.close()
         raise ConnectError(
             f"{where} refused our SSH key. Check the user (STAGING_SSH_USER or user@host) and "
             f"the key file (STAGING_SSH_KEY or fab -i), and that its public half is in "
             f"~/.ssh/authorized_keys on the server."
         ) from None
     except (OSError, paramiko.SSHException) as error:
+        conn.close()
         raise ConnectError(f"Could not connect to {where}: {error}.") from None
     return conn

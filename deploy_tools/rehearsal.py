@@ -76,10 +76,8 @@ class Rehearsal:
         return self.run(BIN / "fab", "-r", "deploy_tools", "-H", host, *args, env=env)
 
     def second_site_env(self):
-        """The second site's deploy: no staging flag, and no EMAIL_PASSWORD, as a careless new
-        production server would be."""
-        env = {k: v for k, v in self.env.items() if k != "EMAIL_PASSWORD"}
-        return env
+        """No EMAIL_PASSWORD, as on a careless new production server."""
+        return {key: value for key, value in self.env.items() if key != "EMAIL_PASSWORD"}
 
     # --- the phases ---------------------------------------------------------------------
 
@@ -94,9 +92,7 @@ class Rehearsal:
         self.fab("deploy", "--staging", "--listen-address", ADDRESS)
 
     def redeploy(self):
-        output = self.fab("deploy", "--staging", "--listen-address", ADDRESS)
-        if "skipped" not in output and "unchanged" not in output:
-            print("(note: the redeploy output does not say what it skipped)")
+        self.fab("deploy", "--staging", "--listen-address", ADDRESS)
 
     def functional_tests(self):
         self.run(BIN / "python", REPO / "bench" / "ft_times.py")
@@ -202,8 +198,12 @@ def main(argv=None):
         print(f"\nREHEARSAL FAILED: {error}", flush=True)
     finally:
         if not args.keep_up:
-            with rehearsal.phase("staging host down"):
-                rehearsal.host_down()
+            try:
+                with rehearsal.phase("staging host down"):
+                    rehearsal.host_down()
+            except staging_host.StagingError as error:
+                failed = failed or error
+                print(f"\nREHEARSAL FAILED: {error}", flush=True)
         rehearsal.report()
     if failed:
         sys.exit(1)
