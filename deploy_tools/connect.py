@@ -105,17 +105,22 @@ def connection(host, environ=None):
     return adopt(Connection(host, connect_timeout=10), environ)
 
 
+def _abandon(conn):
+    """Close a connection that failed to open: its half-open transport would keep sshd busy."""
+    # Fabric's close() only acts on a connection that finished opening.
+    conn.client.close()
+
+
 def open_connection(conn):
     """Open conn, turning SSH failures into a ConnectError whose message says what to do."""
     where = f"{conn.user}@{conn.host}:{conn.port}"
     try:
         conn.open()
     except ConnectError:
-        conn.close()
+        _abandon(conn)
         raise
     except paramiko.BadHostKeyException as error:
-        # A refused connection must not linger: its half-open transport keeps a server busy.
-        conn.close()
+        _abandon(conn)
         raise ConnectError(
             f"The SSH host key of {conn.host} has CHANGED (now {_fingerprint(error.key)}); "
             f"this may be an attack, or the server was rebuilt. If you know it was rebuilt, "
@@ -123,13 +128,13 @@ def open_connection(conn):
             f"-f {getattr(conn, 'known_hosts_file', '~/.ssh/known_hosts')}) and trust the new key."
         ) from None
     except paramiko.AuthenticationException:
-        conn.close()
+        _abandon(conn)
         raise ConnectError(
             f"{where} refused our SSH key. Check the user (STAGING_SSH_USER or user@host) and "
             f"the key file (STAGING_SSH_KEY or fab -i), and that its public half is in "
             f"~/.ssh/authorized_keys on the server."
         ) from None
     except (OSError, paramiko.SSHException) as error:
-        conn.close()
+        _abandon(conn)
         raise ConnectError(f"Could not connect to {where}: {error}.") from None
     return conn
