@@ -50,13 +50,16 @@ def view_list(request, list_id):
 
 
 def _render_list(request, our_list, form, share_form, status=200):
+    # Plain tuples, not model instances: the rows are rendered in one pass (see list_rows).
+    items = list(our_list.item_set.values_list("id", "text", "done"))
     return render(
         request,
         "lists/list.html",
         {
             "list": our_list,
+            "title": items[0][1] if items else "To-Do list",
             "list_path": our_list.get_absolute_url(),
-            "items": list(our_list.item_set.all()),
+            "items": items,
             "sharees": list(our_list.shared_with.all()) if our_list.owner_id else [],
             "is_owner": our_list.owner_id is not None and our_list.owner_id == request.user.pk,
             "form": form,

@@ -1,0 +1,43 @@
+"""The rows of a list's table, rendered in one pass.
+
+A list page renders one row per item; through template nodes each row costs tens of lookups
+and two localized numbers, which made a 20-item page several times slower than the home
+page. Here only the item text needs escaping: ids are integers from the database and the
+list's path is escaped once.
+"""
+
+from django import template
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+
+register = template.Library()
+
+ROW = (
+    '<tr{done_class} data-item-id="{id}">'
+    '<td class="text-muted" style="width: 3em">{number}:</td>'
+    '<td class="item-text">{text}</td>'
+    '<td class="text-end text-nowrap">'
+    '<button type="submit" form="id_item_actions" formaction="{path}items/{id}/toggle"'
+    ' class="btn btn-sm btn-outline-success js-toggle">{toggle}</button> '
+    '<button type="submit" form="id_item_actions" formaction="{path}items/{id}/delete"'
+    ' class="btn btn-sm btn-outline-danger js-delete">Delete</button></td></tr>'
+)
+
+
+@register.simple_tag
+def item_rows(items, list_path):
+    """Table rows for items given as (id, text, done) tuples, numbered from 1."""
+    path = escape(list_path)
+    rows = [
+        ROW.format(
+            done_class=' class="done"' if done else "",
+            id=int(item_id),
+            number=number,
+            text=escape(text),
+            path=path,
+            toggle="Undo" if done else "Done",
+        )
+        for number, (item_id, text, done) in enumerate(items, start=1)
+    ]
+    # Safe: the text and the path are escaped above, everything else is ours or an int.
+    return mark_safe("\n".join(rows))
