@@ -65,6 +65,21 @@ class ViewListTest(ListsTestCase):
         self.assertContains(response, "itemey 2")
         self.assertNotContains(response, "other item")
 
+    def test_item_text_is_escaped(self):
+        ours = self.make_list('<script>alert("x")</script> & co')
+        response = self.client.get(f"/lists/{ours.id}/")
+        self.assertNotContains(response, "<script>alert")
+        self.assertContains(response, "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co")
+
+    def test_rows_are_numbered_and_done_items_marked(self):
+        ours = self.make_list("first", "second")
+        Item.objects.filter(text="second").update(done=True)
+        content = self.client.get(f"/lists/{ours.id}/").content.decode()
+        self.assertIn(">1:</td>", content)
+        self.assertIn(">2:</td>", content)
+        self.assertEqual(content.count('class="done"'), 1)
+        self.assertIn(">Undo</button>", content)
+
     def test_post_adds_item_and_redirects(self):
         ours = self.make_list("first")
         response = self.client.post(f"/lists/{ours.id}/", {"text": "second"})
