@@ -2,6 +2,7 @@
 
 import atexit
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -54,15 +55,27 @@ def forget_everything(browser, origin):
 
 
 class BrowserPool:
-    """Browsers kept warm for the whole run, one per role: starting Chromium costs 1-3 s."""
+    """Browsers kept warm for the whole run, one per role: starting Chromium costs 1-3 s.
+
+    The first browser also starts a spare in the background, while the first tests run, so a
+    story that needs a second visitor (Oni) does not wait for Chromium to start.
+    """
 
     def __init__(self):
         self._idle = {}
+        self._spare = None
 
     def acquire(self, role):
         """The warm browser for role (for example "edith" or "oni"), started on first use."""
         browser = self._idle.pop(role, None)
-        return browser if browser is not None else start_browser()
+        if browser is not None:
+            return browser
+        if self._spare is not None:
+            spare, self._spare = self._spare, None
+            return spare.result()
+        browser = start_browser()
+        self._spare = _executor.submit(start_browser)
+        return browser
 
     def release(self, role, browser):
         """Keep browser for the next test class that needs a browser in this role."""
@@ -71,15 +84,15 @@ class BrowserPool:
         else:
             self._idle[role] = browser
 
-    def discard(self, browser):
-        """Quit a browser that may be broken instead of handing it on."""
-        browser.quit()
-
     def quit_all(self):
+        if self._spare is not None:
+            self._idle["spare"] = self._spare.result()
+            self._spare = None
         while self._idle:
             _, browser = self._idle.popitem()
             browser.quit()
 
 
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spare-browser")
 pool = BrowserPool()
 atexit.register(pool.quit_all)
