@@ -72,6 +72,18 @@ class Rehearsal:
             raise RehearsalFailed(f"{' '.join(map(str, command[:4]))} … {outcome}")
         return result.stdout
 
+    def expect_ft_refusal(self, env, sentence):
+        """Run one quick FT with env; it must fail, saying `sentence`."""
+        output = self.run(
+            BIN / "python", "manage.py", "test", "functional_tests.test_not_found",
+            env=env, expect_failure=True, show=False,
+        )  # fmt: skip
+        # Show only the refusal: the test run's own FAILED line is the expected outcome here.
+        refusals = [line for line in output.splitlines() if sentence in line]
+        if not refusals:
+            raise RehearsalFailed(f"the FT run did not refuse with {sentence!r}:\n{output}")
+        print(f"The FT run refused, as it should: {refusals[0]}")
+
     def fab(self, *args, env=None):
         host = f"{self.env['STAGING_SSH_USER']}@{ADDRESS}"
         return self.run(BIN / "fab", "-r", "deploy_tools", "-H", host, *args, env=env)
@@ -117,15 +129,7 @@ class Rehearsal:
             "STAGING_SERVER": f"{ADDRESS}:{SECOND_PORT}",
             "STAGING_SITENAME": SECOND_SITE,
         }
-        output = self.run(
-            BIN / "python", "manage.py", "test", "functional_tests.test_not_found",
-            env=env, expect_failure=True, show=False,
-        )  # fmt: skip
-        # Show only the refusal: the test run's own FAILED line is the expected outcome here.
-        refusals = [line for line in output.splitlines() if "is not a staging server" in line]
-        if not refusals:
-            raise RehearsalFailed(f"the refusal did not say why:\n{output}")
-        print(f"The FT run failed as it should: {refusals[0]}")
+        self.expect_ft_refusal(env, "is not a staging server")
         status, _, page = visitor.get(list_path)
         if status != 200 or "Production data, keep me" not in page:
             raise RehearsalFailed(f"{SECOND_SITE}'s list is gone after the refused reset")
@@ -173,14 +177,7 @@ class Rehearsal:
             known_hosts = Path(folder) / "known_hosts"
             known_hosts.write_text(f"{ADDRESS} {public[0]} {public[1]}\n")
             env = {**self.env, "SUPERLISTS_KNOWN_HOSTS": str(known_hosts)}
-            output = self.run(
-                BIN / "python", "manage.py", "test", "functional_tests.test_not_found",
-                env=env, expect_failure=True, show=False,
-            )  # fmt: skip
-        refusals = [line for line in output.splitlines() if "has CHANGED" in line]
-        if not refusals:
-            raise RehearsalFailed(f"a changed host key was not refused with a sentence:\n{output}")
-        print(f"The FT run refused: {refusals[0]}")
+            self.expect_ft_refusal(env, "has CHANGED")
 
     def host_down(self):
         staging_host.down(self.state)
