@@ -4,16 +4,29 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lists.forms import ItemForm, ShareForm
 from lists.models import Item, List
 
+# A first-time visitor (no cookies, no query string) is anonymous, has no messages and always
+# gets the same home page but for its CSRF token: render that page once per process and put
+# each visitor's own token into it. Anyone else gets the page rendered as usual.
+FIRST_VISIT_TOKEN = "csrfTokenOfTheFirstVisitHomePage"
+_first_visit_page = {}
+
 
 @require_GET
 def home_page(request):
-    return render(request, "lists/home.html", {"form": ItemForm()})
+    if request.COOKIES or request.GET:
+        return render(request, "lists/home.html", {"form": ItemForm()})
+    if "html" not in _first_visit_page:
+        context = {"form": ItemForm(), "csrf_token": FIRST_VISIT_TOKEN}
+        _first_visit_page["html"] = render_to_string("lists/home.html", context, request)
+    return HttpResponse(_first_visit_page["html"].replace(FIRST_VISIT_TOKEN, get_token(request)))
 
 
 @require_POST

@@ -1,16 +1,45 @@
+import re
+
+from django.test import Client
 from django.utils.html import escape
 
 from lists.forms import DUPLICATE_ITEM_ERROR, EMPTY_ITEM_ERROR, TOO_LONG_ITEM_ERROR
 from lists.models import ITEM_MAX_LENGTH, Item, List
 from lists.tests.base import ListsTestCase
+from lists.views import FIRST_VISIT_TOKEN
 
 
 class HomePageTest(ListsTestCase):
     def test_home_page_shows_the_item_box(self):
-        response = self.client.get("/")
-        self.assertTemplateUsed(response, "lists/home.html")
-        self.assertContains(response, "Start a new To-Do list")
-        self.assertContains(response, 'name="text"')
+        for response in (self.client.get("/"), self.client.get("/", {"q": "1"})):
+            self.assertContains(response, "Start a new To-Do list")
+            self.assertContains(response, 'name="text"')
+
+    def test_first_visit_page_is_the_usual_page_with_the_visitors_own_token(self):
+        first = Client(enforce_csrf_checks=True)
+        cached = first.get("/")
+        usual = Client().get("/", {"from": "a link"})  # a query string: rendered as usual
+        token = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+        strip = lambda response: token.sub("", response.content.decode())  # noqa: E731
+        self.assertEqual(strip(cached), strip(usual).replace("/?from=a+link", "/"))
+        self.assertNotIn(FIRST_VISIT_TOKEN, cached.content.decode())
+        # The token in the page works with the cookie the visitor was given.
+        posted = first.post(
+            "/lists/new",
+            {
+                "text": "from a first visit",
+                "csrfmiddlewaretoken": token.findall(cached.content.decode())[0],
+            },
+        )
+        self.assertEqual(posted.status_code, 302)
+        second = Client().get("/")
+        self.assertNotEqual(
+            token.findall(second.content.decode()), token.findall(cached.content.decode())
+        )
+
+    def test_logged_in_visitor_gets_their_own_home_page(self):
+        self.client.force_login(self.edith)
+        self.assertContains(self.client.get("/"), "Logged in as edith@example.com")
 
     def test_home_page_refuses_post(self):
         response = self.client.post("/", {"text": "x"})
