@@ -44,19 +44,13 @@ def wait_until(check, what, timeout=30.0, interval=0.05):
     )
 
 
-def process_state(pid):
-    """The state letter from /proc (Z for a zombie), or None when the process is gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return None
-
-
 def children_of(pid):
+    """Live child processes of pid (a killed worker may linger a moment as a zombie)."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, IndexError, ValueError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
                 found.append(int(stat.parent.name))
     return found
 
