@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.models import normalize_email
 from lists.forms import ItemForm, ShareForm
 from lists.models import Item, List
 
@@ -41,17 +42,26 @@ def new_list(request):
     return redirect(new)
 
 
-def _visible_list_or_404(request, list_id):
+def _only_if_visible(request, found):
     """The list if this visitor may see it; a stranger cannot tell it exists."""
-    found = get_object_or_404(List.objects.select_related("owner"), id=list_id)
     if not found.can_be_seen_by(request.user):
         raise Http404("No such list")
     return found
 
 
+def _visible_list_or_404(request, list_id):
+    found = get_object_or_404(List.objects.select_related("owner"), id=list_id)
+    return _only_if_visible(request, found)
+
+
 @require_http_methods(["GET", "POST"])
 def view_list(request, list_id):
-    our_list = _visible_list_or_404(request, list_id)
+    # The busiest page: the list and its items come in one query (see get_with_item_rows).
+    try:
+        our_list, items = List.objects.get_with_item_rows(list_id)
+    except List.DoesNotExist:
+        raise Http404("No such list") from None
+    _only_if_visible(request, our_list)
     form = ItemForm(for_list=our_list)
     status = 200
     if request.method == "POST":
@@ -59,12 +69,14 @@ def view_list(request, list_id):
         if form.is_valid() and form.save(for_list=our_list):
             return redirect(our_list)
         status = 400
-    return _render_list(request, our_list, form, ShareForm(), status)
+    return _render_list(request, our_list, items, form, status=status)
 
 
-def _render_list(request, our_list, form, share_form, status=200):
-    # Plain tuples, not model instances: the rows are rendered in one pass (see list_rows).
-    items = list(our_list.item_set.values_list("id", "text", "done"))
+def _render_list(request, our_list, items, form, share_form=None, status=200):
+    # Items are plain (id, text, done) tuples: the rows are rendered in one pass (see list_rows).
+    is_owner = our_list.owner_id is not None and our_list.owner_id == request.user.pk
+    if is_owner and share_form is None:
+        share_form = ShareForm()  # only the owner is shown the share form
     return render(
         request,
         "lists/list.html",
@@ -74,7 +86,7 @@ def _render_list(request, our_list, form, share_form, status=200):
             "list_path": our_list.get_absolute_url(),
             "items": items,
             "sharees": list(our_list.shared_with.all()) if our_list.owner_id else [],
-            "is_owner": our_list.owner_id is not None and our_list.owner_id == request.user.pk,
+            "is_owner": is_owner,
             "form": form,
             "share_form": share_form,
         },
@@ -89,8 +101,9 @@ def share_list(request, list_id):
         raise PermissionDenied("Only the owner can share a list")
     share_form = ShareForm(data=request.POST)
     if not share_form.is_valid():
-        return _render_list(request, our_list, ItemForm(for_list=our_list), share_form, 400)
-    email = share_form.cleaned_data["sharee"].lower()
+        form = ItemForm(for_list=our_list)
+        return _render_list(request, our_list, our_list.item_rows(), form, share_form, 400)
+    email = normalize_email(share_form.cleaned_data["sharee"])
     if email != our_list.owner.email:
         sharee, _ = get_user_model().objects.get_or_create(email=email)
         our_list.shared_with.add(sharee)

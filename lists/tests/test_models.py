@@ -36,6 +36,30 @@ class ListModelTest(ListsTestCase):
             set(List.objects.visible_to(self.edith)), {anonymous, edith_own, oni_shares}
         )
 
+    def test_get_with_item_rows_loads_list_owner_and_items_in_one_query(self):
+        ours = self.make_list("first", "second", owner=self.edith)
+        Item.objects.filter(text="second").update(done=True)
+        with self.assertNumQueries(1):
+            found, rows = List.objects.get_with_item_rows(ours.id)
+            self.assertEqual(found, ours)
+            self.assertEqual(found.owner.email, "edith@example.com")
+        self.assertEqual(rows, ours.item_rows())
+        self.assertEqual(
+            [(text, done) for _, text, done in rows], [("first", False), ("second", True)]
+        )
+
+    def test_get_with_item_rows_of_an_anonymous_list_without_items(self):
+        ours = List.objects.create()
+        with self.assertNumQueries(1):
+            found, rows = List.objects.get_with_item_rows(ours.id)
+            self.assertIsNone(found.owner)
+        self.assertEqual(rows, [])
+        self.assertEqual(found.created_at, ours.created_at)  # unloaded fields load when asked
+
+    def test_get_with_item_rows_of_no_such_list(self):
+        with self.assertRaises(List.DoesNotExist):
+            List.objects.get_with_item_rows("nonexistent")
+
 
 class ItemModelTest(ListsTestCase):
     def test_items_keep_their_order(self):
