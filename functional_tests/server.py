@@ -159,6 +159,8 @@ class StagingServer:
         self.email_domain = environ.get("STAGING_EMAIL_DOMAIN", "").strip() or "staging.test"
         self.pop3 = _Pop3Mailbox.from_environment(environ, default_host=self.host)
         self._lock = threading.Lock()
+        self._unreachable = None
+        self._environ = environ
 
     def email_for(self, name):
         """A fresh address for each test, so no leftover email from another run can match."""
@@ -196,9 +198,17 @@ class StagingServer:
 
     @cached_property
     def connection(self):
-        from deploy_tools.connect import connection, open_connection
+        from deploy_tools.connect import ConnectError, connection, open_connection
 
-        return open_connection(connection(self.ssh_target))
+        # A host that can't be reached fails every test the same way: try it once per run,
+        # so a run against a dead host ends in seconds, not a timeout per test.
+        if self._unreachable:
+            raise StagingError(self._unreachable)
+        try:
+            return open_connection(connection(self.ssh_target, self._environ))
+        except ConnectError as error:
+            self._unreachable = f"{error} (STAGING_SERVER={self.url}; not tried again this run)"
+            raise
 
     @cached_property
     def paths(self):
