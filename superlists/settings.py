@@ -63,14 +63,14 @@ WSGI_APPLICATION = "superlists.wsgi.application"
 
 TEMPLATES = [
     {
-        # Django caches templates (and still reloads them under runserver).
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        # Pages are Jinja2 templates in each app's jinja2/ folder: see superlists/templating.py.
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
         "APP_DIRS": True,
         "OPTIONS": {
+            "environment": "superlists.templating.environment",
             "context_processors": [
-                "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
+                "superlists.templating.csrf",
             ],
         },
     },

@@ -1,6 +1,7 @@
 """The cast and the helpers every accounts test module shares."""
 
 import contextlib
+import html
 import re
 from datetime import timedelta
 from unittest import mock
@@ -12,6 +13,12 @@ from django.utils import timezone
 EDITH = "edith@example.com"
 ONI = "oni@example.com"
 LOGIN_LINK = re.compile(r"(?P<url>https?://\S+/accounts/login\?token=(?P<token>[\w-]+))")
+ALERT = re.compile(r'<div class="alert [^"]*" role="alert">(.*?)</div>', re.S)
+
+
+def shown_messages(response):
+    """The texts of the messages a page shows its visitor, in order."""
+    return [html.unescape(text) for text in ALERT.findall(response.content.decode())]
 
 
 class AccountsTestCase(TestCase):
@@ -37,7 +44,7 @@ class AccountsTestCase(TestCase):
         """The messages shown on the page a response redirects to (which uses them up)."""
         self.assertEqual(response.status_code, 302)
         next_page = self.client.get(response["Location"])
-        return [str(message) for message in next_page.context["messages"]]
+        return shown_messages(next_page)
 
     @contextlib.contextmanager
     def clock_moved(self, **delta):
