@@ -13,6 +13,7 @@ prints the time of each phase, and exits non-zero if any check failed.
 
 import argparse
 import contextlib
+import html
 import os
 import re
 import subprocess
@@ -142,7 +143,7 @@ class Rehearsal:
             "/accounts/send_login_email", {"email": "edith@staging.test"}
         )
         _, _, page = visitor.get(headers.get("Location", "/"))
-        if status != 302 or "couldn&#x27;t send your login email" not in page:
+        if status != 302 or "couldn't send your login email" not in html.unescape(page):
             raise RehearsalFailed("no friendly message when the mail server refused")
         logs = self.fab("logs", "--sitename", SECOND_SITE, "--lines", "40")
         if not re.search(r"SMTP\w*(Refused|Error).*53\d", logs):

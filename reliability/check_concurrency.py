@@ -1,5 +1,6 @@
 """Several clients writing at once through several gunicorn workers lose nothing and see no 5xx."""
 
+import html
 import os
 import re
 import signal
@@ -27,7 +28,7 @@ def items_on(server, list_path):
     return ROW.findall(body)
 
 
-DUPLICATE_ERROR = "You&#x27;ve already got this in your list"
+DUPLICATE_ERROR = "You've already got this in your list"
 
 
 def post_items(server, list_path, texts):
@@ -38,7 +39,9 @@ def post_items(server, list_path, texts):
     statuses = []
     for text in texts:
         status, _, body = browser.post(list_path, {"text": text})
-        statuses.append("400 dup" if status == 400 and DUPLICATE_ERROR in body else status)
+        statuses.append(
+            "400 dup" if status == 400 and DUPLICATE_ERROR in html.unescape(body) else status
+        )
     return statuses
 
 
