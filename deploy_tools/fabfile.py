@@ -23,7 +23,12 @@ from fabric import Connection, task  # noqa: E402
 from invoke.exceptions import Exit, UnexpectedExit  # noqa: E402
 
 from deploy_tools import connect  # noqa: E402
-from deploy_tools.sitepaths import NGINX_PROGRAM, SUPERVISOR_SOCKET, SitePaths  # noqa: E402
+from deploy_tools.sitepaths import (  # noqa: E402
+    NGINX_ERROR_LOG,
+    NGINX_PROGRAM,
+    SUPERVISOR_SOCKET,
+    SitePaths,
+)
 from superlists.env import format_dotenv, parse_dotenv  # noqa: E402
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -47,6 +52,8 @@ PASSED_THROUGH = (
 # The server's own CA bundle (e.g. one that trusts a staging mail server's certificate).
 SERVER_SSL_CERT_FILE = "SERVER_SSL_CERT_FILE"
 SUPERVISORCTL = f"supervisorctl -s unix://{SUPERVISOR_SOCKET}"
+# nginx re-reads its configuration within milliseconds of a HUP; this is ample to see a refusal.
+NGINX_RELOAD_WAIT = 0.5
 
 
 class DeployError(Exception):
@@ -171,6 +178,7 @@ def deploy(
             site,
             code_changed or venv_changed or env_changed,
         )
+        _step("check the site answers through nginx", _check_live, conn, site)
         _step("remove old releases", _prune_releases, conn, site)
         staging_note = " (staging)" if staging else ""
         print(
@@ -350,7 +358,8 @@ def _update_services(conn, site):
     nginx = render_nginx_site(site)
     service_path = p.systemd_unit if site.init == "systemd" else p.supervisor_conf
     service = render_service(site)
-    nginx_changed = _write_if_changed(conn, p.nginx_conf, nginx)
+    previous_nginx = _read_remote(conn, p.nginx_conf)
+    nginx_changed = _write_if_changed(conn, p.nginx_conf, nginx, current=previous_nginx)
     service_changed = _write_if_changed(conn, service_path, service)
     live = _ok(conn, f"test -e {_q(p.source / 'manage.py')}")
     if site.init == "systemd":
@@ -365,7 +374,7 @@ def _update_services(conn, site):
         if live and (service_changed or not _ok(conn, f"systemctl is-active {p.service}")):
             conn.run(f"sudo -n systemctl restart {p.service}", hide=True, in_stream=False)
         if nginx_changed:
-            conn.run("sudo -n nginx -t -q && sudo -n systemctl reload nginx", hide=True)
+            _reload_nginx(conn, site, previous_nginx)
         return nginx_changed or service_changed
     # supervisord reads our program file through its [include]; `update` adds the program,
     # restarts it if its file changed and is a no-op otherwise. Before the first deploy
@@ -373,8 +382,81 @@ def _update_services(conn, site):
     if live:
         conn.run(f"{SUPERVISORCTL} update {p.service}", hide=True, in_stream=False)
     if nginx_changed:
-        conn.run(f"{SUPERVISORCTL} signal HUP {NGINX_PROGRAM}", hide=True, in_stream=False)
+        _reload_nginx(conn, site, previous_nginx)
     return nginx_changed or service_changed
+
+
+def _reload_nginx(conn, site, previous):
+    """Make nginx load the site's new configuration; if it refuses, put the previous one back.
+
+    nginx includes every site's file, so a refused one left in place would make every later
+    reload fail, for every site on the host.
+    """
+    if site.init == "systemd":
+        result = conn.run(
+            "sudo -n nginx -t -q 2>&1 && sudo -n systemctl reload nginx",
+            hide=True,
+            warn=True,
+            in_stream=False,
+        )
+        refusal = "" if result.ok else result.stdout.strip() or f"exit status {result.exited}"
+    else:
+        refusal = _hup_supervised_nginx(conn)
+    if not refusal:
+        return
+    path = site.paths.nginx_conf
+    if previous:
+        _write_file(conn, path, previous)
+        undone = "The previous one is back in place, and nginx still serves it"
+    else:
+        conn.run(f"rm -f {_q(path)}", hide=True, in_stream=False)
+        undone = "It was removed, and nginx runs on as before"
+    raise DeployError(
+        f"nginx refused the site's new configuration ({refusal}). {undone}: check the "
+        f"--tls-cert/--tls-key paths and the other options, then try again."
+    )
+
+
+def _hup_supervised_nginx(conn):
+    """HUP the host's nginx; return the error it logged if it refused its configuration.
+
+    A refused configuration leaves nginx running the old one, so nothing else would tell. The
+    deploy user cannot run `nginx -t` here (it needs root for the pid file and port 80), so
+    read what the master logged about the reload instead.
+    """
+    log = _q(NGINX_ERROR_LOG)
+    result = conn.run(
+        f"before=$(stat -c %s {log} 2>/dev/null || echo 0); "
+        f"{SUPERVISORCTL} signal HUP {NGINX_PROGRAM} >/dev/null && sleep {NGINX_RELOAD_WAIT} && "
+        f'{{ tail -c +$((before + 1)) {log} 2>/dev/null | grep -m1 -o "\\[emerg\\].*" || true; }}',
+        hide=True,
+        in_stream=False,
+    )
+    return result.stdout.strip()
+
+
+def _check_live(conn, site):
+    """Ask nginx for the home page from the server itself: a deploy that serves errors failed."""
+    p = site.paths
+    scheme = "https" if site.tls_cert else "http"
+    address = site.listen_address or "127.0.0.1"
+    # Sent along rather than run from the release, which may be an older commit without it.
+    script = (Path(__file__).parent / "smoke_check.py").read_text()
+    result = conn.run(
+        f"{_q(p.python)} -c {shlex.quote(script)} "
+        f"{scheme} {_q(address)} {site.port} {_q(p.sitename)}",
+        hide=True,
+        warn=True,
+        in_stream=False,
+    )
+    answer = (result.stdout.strip() or result.stderr.strip() or "nothing").splitlines()[-1]
+    if not result.ok:
+        raise DeployError(
+            f"The release is live, but {scheme}://{address}:{site.port}/ (Host: {p.sitename}) "
+            f"answered {answer}. The same fab command with `logs` instead of `deploy` shows "
+            f"the gunicorn and nginx logs."
+        )
+    return answer
 
 
 def _restart_gunicorn(conn, site, changed):
@@ -678,8 +760,14 @@ def _write_file(conn, path, text, mode="644"):
     )
 
 
-def _write_if_changed(conn, path, text, mode="644"):
-    current = conn.run(f"cat {_q(path)} 2>/dev/null || true", hide=True, in_stream=False).stdout
+def _read_remote(conn, path):
+    """A remote file's text, or "" if it does not exist."""
+    return conn.run(f"cat {_q(path)} 2>/dev/null || true", hide=True, in_stream=False).stdout
+
+
+def _write_if_changed(conn, path, text, mode="644", current=None):
+    if current is None:
+        current = _read_remote(conn, path)
     if current == text:
         return False
     _write_file(conn, path, text, mode)

@@ -15,7 +15,9 @@ import argparse
 import contextlib
 import html
 import os
+import pwd
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,6 +34,7 @@ from reliability.harness import Browser  # noqa: E402
 ADDRESS = staging_host.ADDRESS
 SECOND_SITE = "superlists-prod"
 SECOND_PORT = 8080
+BROKEN_SITE = "superlists-broken-tls"
 BIN = Path(sys.executable).parent
 
 
@@ -180,6 +183,31 @@ class Rehearsal:
             env = {**self.env, "SUPERLISTS_KNOWN_HOSTS": str(known_hosts)}
             self.expect_ft_refusal(env, "has CHANGED")
 
+    def refused_nginx_configuration(self):
+        """A site nginx refuses (its certificate is missing) is undone; the others serve on."""
+        output = self.run(
+            BIN / "fab", "-r", "deploy_tools", "-H", f"{self.env['STAGING_SSH_USER']}@{ADDRESS}",
+            "provision", "--sitename", BROKEN_SITE, "--listen-address", ADDRESS,
+            "--port", "8443", "--tls-cert", "/nonexistent/site.pem",
+            "--tls-key", "/nonexistent/site.key",
+            expect_failure=True, show=False,
+        )  # fmt: skip
+        refusal = [line for line in output.splitlines() if "nginx refused" in line]
+        if not refusal or "/nonexistent/site.pem" not in refusal[0]:
+            raise RehearsalFailed(f"fab provision did not report nginx's refusal:\n{output}")
+        print(f"Refused, as it should be: {refusal[0][:160]}…")
+        home = Path(pwd.getpwnam(self.env["STAGING_SSH_USER"]).pw_dir)
+        if (home / "sites" / BROKEN_SITE / "nginx.conf").exists():
+            raise RehearsalFailed("the refused nginx configuration was left in place")
+        # The host's configuration as a whole is valid again, so any site's next reload works.
+        nginx_conf = staging_host.RUN_DIR / "nginx" / "nginx.conf"
+        self.run("/usr/sbin/nginx", "-t", "-q", "-c", nginx_conf, show=False)
+        status, _, _ = Browser(f"http://{ADDRESS}").get("/")
+        if status != 200:
+            raise RehearsalFailed(f"the staging site answered {status} after the refusal")
+        shutil.rmtree(home / "sites" / BROKEN_SITE)
+        print("The refused file is gone, nginx -t passes, the staging site still answers 200.")
+
     def host_down(self):
         staging_host.down(self.state)
 
@@ -213,6 +241,7 @@ def main(argv=None):
         ("login email with no EMAIL_PASSWORD on the server", rehearsal.missing_mail_password),
         ("login email round trip (SMTP, then POP3)", rehearsal.login_email_round_trip),
         ("an FT run against a changed host key is refused", rehearsal.changed_host_key),
+        ("a site nginx refuses is undone", rehearsal.refused_nginx_configuration),
     )
     passed = 0
     try:

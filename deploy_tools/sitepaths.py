@@ -14,6 +14,7 @@ _SITENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 HOST_RUN_DIR = PurePosixPath("/run/superlists")
 SUPERVISOR_SOCKET = HOST_RUN_DIR / "supervisor.sock"
 NGINX_PROGRAM = "nginx"
+NGINX_ERROR_LOG = HOST_RUN_DIR / "nginx" / "error.log"  # readable by every deploy user
 
 
 def check_sitename(sitename):

@@ -188,6 +188,44 @@ class StepsTest(unittest.TestCase):
             self.assertIn(flag, commands(c)[0])
             self.assertIn('kill -HUP "$pid"', commands(c)[0])
 
+    def test_an_nginx_configuration_refused_on_reload_is_undone_and_fails_the_deploy(self):
+        emerg = '[emerg] 12#12: cannot load certificate "/nonexistent.pem"'
+        for init, refusal in (
+            ("supervisor", (r"signal HUP nginx", emerg + "\n", 0)),
+            ("systemd", (r"nginx -t", emerg + "\n", 1)),
+        ):
+            for previous in ("server { listen 80; }\n", ""):
+                with self.subTest(init=init, previous=previous):
+                    c = server(refusal, (r"", "", 0))
+                    with self.assertRaisesRegex(
+                        fabfile.DeployError,
+                        r"refused .*nonexistent\.pem.*(previous one is back|It was removed)",
+                    ):
+                        fabfile._reload_nginx(c, make_site(init=init), previous)
+                    undo = commands(c)[-1]
+                    if previous:
+                        self.assertIn(f"> {SITE_ROOT}/nginx.conf.new", undo)
+                        self.assertIn("listen 80;", undo)
+                    else:
+                        self.assertEqual(undo, f"rm -f {SITE_ROOT}/nginx.conf")
+        supervised = server((r"signal HUP nginx", "", 0))
+        fabfile._reload_nginx(supervised, make_site(), "")  # accepted: nothing undone
+        self.assertIn("/run/superlists/nginx/error.log", commands(supervised)[0])
+        self.assertEqual(len(commands(supervised)), 1)
+
+    def test_a_site_that_does_not_answer_through_nginx_fails_the_deploy(self):
+        site = make_site(listen_address="127.0.0.2", port=8080)
+        c = server((r"python -c .*smoke_check", "ConnectionRefusedError: [Errno 111] refused\n", 1))
+        with self.assertRaisesRegex(
+            fabfile.DeployError,
+            r"http://127\.0\.0\.2:8080/ \(Host: staging\.example\.com\) answered "
+            r"ConnectionRefusedError.* `logs` instead of `deploy`",
+        ):
+            fabfile._check_live(c, site)
+        tls = make_site(tls_cert="/etc/ssl/site.pem", tls_key="/etc/ssl/site.key", port=443)
+        answered = fabfile._check_live(server((r"python -c .*smoke_check", "HTTP 200\n", 0)), tls)
+        self.assertEqual(answered, "HTTP 200")
+
 
 class DeployTaskTest(unittest.TestCase):
     """The whole deploy task, its connection and release replaced by fakes."""
@@ -238,6 +276,7 @@ class DeployTaskTest(unittest.TestCase):
             "supervisorctl",
             "signal HUP nginx",
             "pid=",
+            "http 127.0.0.1 80 staging.example.com",
             "ls -1t",
         ]
         position = 0

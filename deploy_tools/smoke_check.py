@@ -1,0 +1,63 @@
+"""smoke_check: run on the server by `fab deploy`: does nginx serve the site's home page?
+
+Usage: python smoke_check.py http|https ADDRESS PORT HOSTNAME [--timeout SECONDS]
+
+Asks ADDRESS:PORT for / with HOSTNAME as the Host header, as a browser would through nginx,
+and retries while the answer is a 5xx or no answer (gunicorn's new workers may still be
+starting). Prints the status and exits 0 on a 2xx or 3xx; otherwise prints what it got last
+and exits 1. Standard library only: it runs with the site's venv Python.
+"""
+
+import argparse
+import http.client
+import ssl
+import sys
+import time
+
+
+def ask(scheme, address, port, hostname):
+    if scheme == "https":
+        # The server asking itself over loopback: the certificate names the public host.
+        context = ssl._create_unverified_context()
+        connection = http.client.HTTPSConnection(address, port, timeout=5, context=context)
+    else:
+        connection = http.client.HTTPConnection(address, port, timeout=5)
+    try:
+        connection.request("GET", "/", headers={"Host": hostname})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scheme", choices=["http", "https"])
+    parser.add_argument("address")
+    parser.add_argument("port", type=int)
+    parser.add_argument("hostname")
+    parser.add_argument("--timeout", type=float, default=15)
+    args = parser.parse_args()
+
+    deadline = time.monotonic() + args.timeout
+    last = "no answer"
+    while True:
+        try:
+            status = ask(args.scheme, args.address, args.port, args.hostname)
+        except OSError as error:
+            last = f"{type(error).__name__}: {error}"
+        else:
+            last = f"HTTP {status}"
+            if status < 400:
+                print(last)
+                return 0
+            if status < 500:
+                break  # a 4xx will not go away by waiting (a wrong Host, a missing page)
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    print(last)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
