@@ -403,6 +403,8 @@ class TemplatesTest(unittest.TestCase):
                 [analyze, "verify", str(unit)], capture_output=True, text=True, check=False
             )
             self.assertEqual((result.returncode, result.stderr.strip()), (0, ""))
+            logs = f"StandardOutput=append:{site.paths.logs}/gunicorn-systemd.log"
+            self.assertIn(logs, unit.read_text())
 
 
 class WorktreeArchiveTest(unittest.TestCase):
