@@ -148,10 +148,14 @@ class ViewListTest(ListsTestCase):
         self.assertEqual(Item.objects.count(), 1)
 
     def test_unknown_and_junk_ids_get_the_styled_404(self):
-        for list_id in ("nope", "0" * 40, "%00", "' OR 1=1 --"):
-            response = self.client.get(f"/lists/{list_id}/")
-            self.assertEqual(response.status_code, 404, list_id)
-            self.assertContains(response, "id_error_page", status_code=404)
+        for list_id in ("nope", "0" * 40, "%00", "a%00b", "%C3%A9", "' OR 1=1 --"):
+            for method in ("get", "post"):
+                response = getattr(self.client, method)(f"/lists/{list_id}/")
+                self.assertEqual(response.status_code, 404, (method, list_id))
+                self.assertContains(response, "id_error_page", status_code=404)
+            for action in ("share", "items/1/toggle", "items/1/delete"):
+                response = self.client.post(f"/lists/{list_id}/{action}")
+                self.assertEqual(response.status_code, 404, (action, list_id))
 
     def test_owned_list_shows_owner(self):
         ours = self.make_list("x", owner=self.edith)
