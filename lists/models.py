@@ -1,4 +1,5 @@
 import secrets
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connections, models
@@ -10,6 +11,25 @@ ITEM_MAX_LENGTH = 500
 def new_list_id():
     """An unguessable list id: 96 random bits, URL-safe."""
     return secrets.token_urlsafe(12)
+
+
+def list_paths(list_ids):
+    """The paths of many lists, as get_absolute_url gives them, for one reverse() in all.
+
+    The ids are URL-safe (see new_list_id), so the path of one is the path of any other with
+    the id swapped in; reverse() per list was a tenth of the My lists page's time.
+    """
+    marker = "LIST-ID-MARKER"
+    pattern = reverse("view_list", args=[marker])
+    return [pattern.replace(marker, list_id) for list_id in list_ids]
+
+
+class MyListsRow(NamedTuple):
+    """A line of the My lists page."""
+
+    path: str
+    name: str | None  # the list's first item; None once every item is deleted
+    owner_email: str
 
 
 class ListQuerySet(models.QuerySet):
@@ -32,6 +52,41 @@ class ListManager(models.Manager.from_queryset(ListQuerySet)):
         WHERE l.id = %s
         ORDER BY i.id
     """
+
+    MY_LISTS_SQL = """
+        SELECT l.id, l.owner_id = %s, u.email,
+               (SELECT i.text FROM {item} i WHERE i.list_id = l.id ORDER BY i.id LIMIT 1)
+        FROM {list} l
+        JOIN {user} u ON u.id = l.owner_id
+        WHERE l.owner_id = %s
+           OR l.id IN (SELECT s.{shared_list} FROM {shared} s WHERE s.{shared_user} = %s)
+        ORDER BY l.created_at DESC, l.id
+    """
+
+    def my_lists_rows(self, user):
+        """The lists user owns and those shared with them, newest first, as MyListsRow.
+
+        One query for the My lists page, in place of two ORM queries with a subquery each,
+        whose building cost more than running them.
+        """
+        shared = self.model.shared_with.through._meta
+        sql = self.MY_LISTS_SQL.format(
+            list=self.model._meta.db_table,
+            user=user._meta.db_table,
+            item=Item._meta.db_table,
+            shared=shared.db_table,
+            shared_list=shared.get_field("list").column,
+            shared_user=shared.get_field("user").column,
+        )
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(sql, [user.pk, user.pk, user.pk])
+            rows = cursor.fetchall()
+        owned, shared_with_user = [], []
+        paths = list_paths([row[0] for row in rows])
+        for path, (_, is_owner, owner_email, name) in zip(paths, rows, strict=True):
+            # SQLite gives the comparison as 0 or 1, PostgreSQL as a boolean.
+            (owned if is_owner else shared_with_user).append(MyListsRow(path, name, owner_email))
+        return owned, shared_with_user
 
     def get_with_item_rows(self, list_id):
         """The list, its owner loaded, and its item rows as List.item_rows() gives them.

@@ -2,7 +2,6 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
@@ -155,13 +154,5 @@ def my_lists(request, email):
         return redirect("home")
     if request.user.email.lower() != email.lower():
         raise Http404("Not your lists")
-    first_item = Item.objects.filter(list=OuterRef("pk")).order_by("id").values("text")[:1]
-    with_names = List.objects.annotate(first_item=Subquery(first_item)).select_related("owner")
-    return render(
-        request,
-        "lists/my_lists.html",
-        {
-            "owned": list(with_names.filter(owner=request.user)),
-            "shared": list(with_names.filter(shared_with=request.user)),
-        },
-    )
+    owned, shared = List.objects.my_lists_rows(request.user)
+    return render(request, "lists/my_lists.html", {"owned": owned, "shared": shared})

@@ -331,6 +331,19 @@ class MyListsTest(ListsTestCase):
         self.assertContains(response, escape("oni's list"))
         self.assertNotContains(response, "stranger")
 
+    def test_links_owners_and_lists_whose_items_were_all_deleted(self):
+        mine = self.make_list("gone soon", owner=self.edith)
+        mine.item_set.all().delete()
+        shared = self.make_list("oni's", owner=self.oni)
+        shared.shared_with.add(self.edith)
+        self.client.force_login(self.edith)
+        response = self.client.get("/lists/users/edith@example.com/")
+        self.assertContains(
+            response, f'<li><a href="{mine.get_absolute_url()}">(empty list)</a></li>', html=True
+        )
+        self.assertContains(response, f'<a href="{shared.get_absolute_url()}">')
+        self.assertContains(response, "(oni@example.com)")
+
     def test_newest_first(self):
         self.make_list("older", owner=self.edith)
         self.make_list("newer", owner=self.edith)
@@ -362,12 +375,13 @@ class MyListsTest(ListsTestCase):
         self.client.force_login(self.edith)
         self.make_list("one", owner=self.edith)
         self.client.get("/lists/users/edith@example.com/")
-        with self.assertNumQueries(4):
+        # The session, the user, and the lists with their names.
+        with self.assertNumQueries(3):
             self.client.get("/lists/users/edith@example.com/")
         for n in range(50):
             self.make_list(f"mine {n}", "second", owner=self.edith)
             self.make_list(f"shared {n}", owner=self.oni).shared_with.add(self.edith)
-        with self.assertNumQueries(4):
+        with self.assertNumQueries(3):
             response = self.client.get("/lists/users/edith@example.com/")
         self.assertContains(response, "mine 49")
         self.assertContains(response, "shared 49")
