@@ -387,11 +387,9 @@ def _update_services(conn, site):
 
 
 def _reload_nginx(conn, site, previous):
-    """Make nginx load the site's new configuration; if it refuses, put the previous one back.
-
-    nginx includes every site's file, so a refused one left in place would make every later
-    reload fail, for every site on the host.
-    """
+    """Make nginx load the site's new configuration; if it refuses, put the previous one back."""
+    # nginx includes every site's file: a refused one left in place would make every later
+    # reload on the host fail, for every site.
     if site.init == "systemd":
         result = conn.run(
             "sudo -n nginx -t -q 2>&1 && sudo -n systemctl reload nginx",
@@ -418,12 +416,10 @@ def _reload_nginx(conn, site, previous):
 
 
 def _hup_supervised_nginx(conn):
-    """HUP the host's nginx; return the error it logged if it refused its configuration.
-
-    A refused configuration leaves nginx running the old one, so nothing else would tell. The
-    deploy user cannot run `nginx -t` here (it needs root for the pid file and port 80), so
-    read what the master logged about the reload instead.
-    """
+    """HUP the host's nginx; return the error it logged if it refused its configuration."""
+    # A refused configuration leaves nginx running the old one, so nothing else would tell.
+    # The deploy user cannot run `nginx -t` here (it needs root for the pid file and port 80),
+    # so read what the master logged about the reload instead.
     log = _q(NGINX_ERROR_LOG)
     result = conn.run(
         f"before=$(stat -c %s {log} 2>/dev/null || echo 0); "

@@ -55,11 +55,10 @@ def forget_everything(browser, origin):
 
 
 class BrowserPool:
-    """Browsers kept warm for the whole run, one per role: starting Chromium costs 1-3 s.
+    """Browsers kept warm for the whole run, one per role: starting Chromium costs 1-3 s."""
 
-    The first browser also starts a spare in the background, while the first tests run, so a
-    story that needs a second visitor (Oni) does not wait for Chromium to start.
-    """
+    # The first browser also starts a spare in the background, while the first tests run, so
+    # a story that needs a second visitor (Oni) does not wait for Chromium to start.
 
     def __init__(self):
         self._idle = {}

@@ -14,11 +14,9 @@ def new_list_id():
 
 
 def list_paths(list_ids):
-    """The paths of many lists, as get_absolute_url gives them, for one reverse() in all.
-
-    The ids are URL-safe (see new_list_id), so the path of one is the path of any other with
-    the id swapped in; reverse() per list was a tenth of the My lists page's time.
-    """
+    """The paths of many lists, as get_absolute_url gives them, for one reverse() in all."""
+    # The ids are URL-safe (see new_list_id), so the path of one is the path of any other
+    # with the id swapped in; reverse() per list was a tenth of the My lists page's time.
     marker = "LIST-ID-MARKER"
     pattern = reverse("view_list", args=[marker])
     return [pattern.replace(marker, list_id) for list_id in list_ids]
@@ -64,11 +62,9 @@ class ListManager(models.Manager.from_queryset(ListQuerySet)):
     """
 
     def my_lists_rows(self, user):
-        """The lists user owns and those shared with them, newest first, as MyListsRow.
-
-        One query for the My lists page, in place of two ORM queries with a subquery each,
-        whose building cost more than running them.
-        """
+        """The lists user owns and those shared with them, newest first, as MyListsRow."""
+        # One query, in place of two ORM queries with a subquery each, whose building cost
+        # the My lists page more than running them.
         shared = self.model.shared_with.through._meta
         sql = self.MY_LISTS_SQL.format(
             list=self.model._meta.db_table,
@@ -89,11 +85,9 @@ class ListManager(models.Manager.from_queryset(ListQuerySet)):
         return owned, shared_with_user
 
     def get_with_item_rows(self, list_id):
-        """The list, its owner loaded, and its item rows as List.item_rows() gives them.
-
-        One query for what the list page, the busiest page, needs. Building the two ORM
-        queries this replaces cost that page more than rendering it. Raises DoesNotExist.
-        """
+        """The list, its owner loaded, and its item rows as List.item_rows() gives them."""
+        # One query for what the list page, the busiest page, needs: building the two ORM
+        # queries this replaces cost that page more than rendering it. Raises DoesNotExist.
         owner_model = self.model.owner.field.related_model
         sql = self.PAGE_SQL.format(
             list=self.model._meta.db_table,

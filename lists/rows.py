@@ -1,11 +1,9 @@
-"""The rows of a list's table, rendered in one pass.
+"""The rows of a list's table, rendered in one pass: {{ item_rows(items, list_path) }}."""
 
-A list page renders one row per item. Through a template each row costs tens of lookups and
-an escape per value, which made a 20-item page several times slower than the home page.
-Here only the item text needs escaping: ids are integers from the database and the list's
-path is escaped once, with the standard library's escape. Templates call it as
-{{ item_rows(items, list_path) }}.
-"""
+# A list page renders one row per item. Through a template each row costs tens of lookups
+# and an escape per value, which made a 20-item page several times slower than the home
+# page. Here only the item text needs escaping: ids are integers from the database and the
+# list's path is escaped once, with the standard library's escape.
 
 from html import escape
 

@@ -4,11 +4,10 @@ from lists import views
 
 
 class ListIdConverter:
-    """A list id as new_list_id makes them: anything else is a 404 before any query.
+    """A list id as new_list_id makes them: anything else is a 404 before any query."""
 
-    Junk never reaches the database: PostgreSQL refuses a NUL byte in a text parameter
-    with an error (a 500), where SQLite just finds nothing.
-    """
+    # Junk never reaches the database: PostgreSQL refuses a NUL byte in a text parameter
+    # with an error (a 500), where SQLite just finds nothing.
 
     regex = "[A-Za-z0-9_-]{1,32}"
 

@@ -32,8 +32,7 @@ DUPLICATE_ERROR = "You've already got this in your list"
 
 
 def post_items(server, list_path, texts):
-    """One client posting its texts in turn; the status of each POST ("400 dup" for a 400
-    page that carries the friendly duplicate error)."""
+    """One client posting its texts in turn; each POST's status, "400 dup" for the duplicate."""
     browser = Browser(server.url)
     browser.get(list_path)
     statuses = []

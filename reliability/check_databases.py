@@ -1,8 +1,7 @@
-"""The unit tests, fuzzing included, pass on PostgreSQL as well as on the default SQLite.
+"""The unit tests, fuzzing included, pass on PostgreSQL as well as on the default SQLite."""
 
-They run on SQLite everywhere else; production may run PostgreSQL, which refuses some input
-SQLite takes (a NUL byte in a text parameter is an error there, not an empty result).
-"""
+# They run on SQLite everywhere else; production may run PostgreSQL, which refuses some input
+# SQLite takes (a NUL byte in a text parameter is an error there, not an empty result).
 
 import os
 import re

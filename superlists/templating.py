@@ -1,9 +1,8 @@
-"""The site's pages are Jinja2 templates (in each app's jinja2/ folder); this is their setup.
+"""The setup of the site's pages, which are Jinja2 templates in each app's jinja2/ folder."""
 
-Jinja2 compiles a template to Python once, where Django's own engine walks a tree of nodes on
-every render: measured on the list page, the busiest one, the render took 0.13 ms instead of
-0.22 ms, and the page as a whole about a fifth less time (bench/throughput.py has the figures).
-"""
+# Jinja2 compiles a template to Python once, where Django's own engine walks a tree of nodes
+# on every render: on the list page, the busiest one, the render took 0.13 ms instead of
+# 0.22 ms, and the page as a whole about a fifth less time (README, Performance).
 
 from functools import cached_property
 
@@ -34,12 +33,11 @@ def environment(**options):
 
 
 class CsrfInput:
-    """The hidden CSRF field, made once per render however many forms the page shows.
+    """The hidden CSRF field, made once per render however many forms the page shows."""
 
-    Django's Jinja2 backend gives templates a lazy csrf_input that makes a new masked token
-    each time it is printed: 64 random characters from the system's random source for every
-    form on the page. One token serves them all.
-    """
+    # Django's Jinja2 backend gives templates a lazy csrf_input that makes a new masked token
+    # each time it is printed: 64 random characters from the system's random source for every
+    # form on the page. One token serves them all.
 
     def __init__(self, request, token=None):
         self.request = request
