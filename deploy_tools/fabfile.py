@@ -397,7 +397,8 @@ def _reload_nginx(conn, site, previous):
             warn=True,
             in_stream=False,
         )
-        refusal = "" if result.ok else result.stdout.strip() or f"exit status {result.exited}"
+        said = "; ".join(line for line in result.stdout.splitlines() if line.strip())
+        refusal = "" if result.ok else said or f"exit status {result.exited}"
     else:
         refusal = _hup_supervised_nginx(conn)
     if not refusal:
@@ -408,6 +409,9 @@ def _reload_nginx(conn, site, previous):
         undone = "The previous one is back in place, and nginx still serves it"
     else:
         conn.run(f"rm -f {_q(path)}", hide=True, in_stream=False)
+        if site.init == "systemd":  # a dangling link in sites-enabled would fail nginx -t too
+            link = f"/etc/nginx/sites-enabled/{site.paths.sitename}"
+            conn.run(f"sudo -n rm -f {_q(link)}", hide=True, in_stream=False)
         undone = "It was removed, and nginx runs on as before"
     raise DeployError(
         f"nginx refused the site's new configuration ({refusal}). {undone}: check the "

@@ -202,12 +202,17 @@ class StepsTest(unittest.TestCase):
                         r"refused .*nonexistent\.pem.*(previous one is back|It was removed)",
                     ):
                         fabfile._reload_nginx(c, make_site(init=init), previous)
-                    undo = commands(c)[-1]
+                    undo = commands(c)[1:]
                     if previous:
-                        self.assertIn(f"> {SITE_ROOT}/nginx.conf.new", undo)
-                        self.assertIn("listen 80;", undo)
+                        self.assertIn(f"> {SITE_ROOT}/nginx.conf.new", undo[0])
+                        self.assertIn("listen 80;", undo[0])
                     else:
-                        self.assertEqual(undo, f"rm -f {SITE_ROOT}/nginx.conf")
+                        self.assertEqual(undo[0], f"rm -f {SITE_ROOT}/nginx.conf")
+                    if init == "systemd" and not previous:
+                        link = "/etc/nginx/sites-enabled/staging.example.com"
+                        self.assertEqual(undo[1:], [f"sudo -n rm -f {link}"])
+                    else:
+                        self.assertEqual(len(undo), 1)
         supervised = server((r"signal HUP nginx", "", 0))
         fabfile._reload_nginx(supervised, make_site(), "")  # accepted: nothing undone
         self.assertIn("/run/superlists/nginx/error.log", commands(supervised)[0])
