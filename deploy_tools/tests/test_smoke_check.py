@@ -1,0 +1,76 @@
+"""smoke_check.py against a real HTTP server on loopback, as fab deploy runs it on a server."""
+
+import http.server
+import socket
+import subprocess
+import sys
+import threading
+import unittest
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent.parent / "smoke_check.py"
+
+
+class Site(http.server.BaseHTTPRequestHandler):
+    """Answers / with the next status of its server's plan, 200 only for the right Host."""
+
+    def do_GET(self):
+        plan = self.server.plan
+        status = plan.pop(0) if plan else 200
+        self.send_response(status if self.headers["Host"] == "site.test" else 400)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def smoke_check(port, hostname="site.test", timeout=3):
+    return subprocess.run(
+        [
+            sys.executable,
+            SCRIPT,
+            "http",
+            "127.0.0.1",
+            str(port),
+            hostname,
+            "--timeout",
+            str(timeout),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+class SmokeCheckTest(unittest.TestCase):
+    def serve(self, *plan):
+        server = http.server.HTTPServer(("127.0.0.1", 0), Site)
+        server.plan = list(plan)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        return server.server_address[1]
+
+    def test_waits_out_bad_gateways_while_gunicorn_starts(self):
+        result = smoke_check(self.serve(502, 502))
+        self.assertEqual((result.returncode, result.stdout.strip()), (0, "HTTP 200"))
+
+    def test_a_redirect_counts_as_answering(self):
+        result = smoke_check(self.serve(301))
+        self.assertEqual((result.returncode, result.stdout.strip()), (0, "HTTP 301"))
+
+    def test_a_4xx_fails_at_once(self):
+        result = smoke_check(self.serve(), hostname="wrong.test")
+        self.assertEqual((result.returncode, result.stdout.strip()), (1, "HTTP 400"))
+
+    def test_nothing_listening_fails_naming_the_error(self):
+        with socket.socket() as unused:
+            unused.bind(("127.0.0.1", 0))
+            port = unused.getsockname()[1]
+        result = smoke_check(port, timeout=0.5)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("ConnectionRefusedError", result.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
