@@ -61,22 +61,26 @@ class ListManager(models.Manager.from_queryset(ListQuerySet)):
         ORDER BY l.created_at DESC, l.id
     """
 
-    def my_lists_rows(self, user):
-        """The lists user owns and those shared with them, newest first, as MyListsRow."""
-        # One query, in place of two ORM queries with a subquery each, whose building cost
-        # the My lists page more than running them.
+    def _fetch(self, sql, params):
+        """Run one of the SQL texts above, its {table} names filled in, and return its rows."""
         shared = self.model.shared_with.through._meta
-        sql = self.MY_LISTS_SQL.format(
+        sql = sql.format(
             list=self.model._meta.db_table,
-            user=user._meta.db_table,
+            user=self.model.owner.field.related_model._meta.db_table,
             item=Item._meta.db_table,
             shared=shared.db_table,
             shared_list=shared.get_field("list").column,
             shared_user=shared.get_field("user").column,
         )
         with connections[self.db].cursor() as cursor:
-            cursor.execute(sql, [user.pk, user.pk, user.pk])
-            rows = cursor.fetchall()
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    def my_lists_rows(self, user):
+        """The lists user owns and those shared with them, newest first, as MyListsRow."""
+        # One query, in place of two ORM queries with a subquery each, whose building cost
+        # the My lists page more than running them.
+        rows = self._fetch(self.MY_LISTS_SQL, [user.pk, user.pk, user.pk])
         owned, shared_with_user = [], []
         paths = list_paths([row[0] for row in rows])
         for path, (_, is_owner, owner_email, name) in zip(paths, rows, strict=True):
@@ -89,14 +93,7 @@ class ListManager(models.Manager.from_queryset(ListQuerySet)):
         # One query for what the list page, the busiest page, needs: building the two ORM
         # queries this replaces cost that page more than rendering it. Raises DoesNotExist.
         owner_model = self.model.owner.field.related_model
-        sql = self.PAGE_SQL.format(
-            list=self.model._meta.db_table,
-            user=owner_model._meta.db_table,
-            item=Item._meta.db_table,
-        )
-        with connections[self.db].cursor() as cursor:
-            cursor.execute(sql, [list_id])
-            rows = cursor.fetchall()
+        rows = self._fetch(self.PAGE_SQL, [list_id])
         if not rows:
             raise self.model.DoesNotExist(f"No list {list_id!r}")
         found_id, owner_id, owner_email = rows[0][:3]
