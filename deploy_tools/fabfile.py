@@ -25,6 +25,7 @@ from invoke.exceptions import Exit, UnexpectedExit  # noqa: E402
 from deploy_tools import connect  # noqa: E402
 from deploy_tools.sitepaths import (  # noqa: E402
     NGINX_ERROR_LOG,
+    NGINX_PID,
     NGINX_PROGRAM,
     SUPERVISOR_SOCKET,
     SitePaths,
@@ -52,8 +53,8 @@ PASSED_THROUGH = (
 # The server's own CA bundle (e.g. one that trusts a staging mail server's certificate).
 SERVER_SSL_CERT_FILE = "SERVER_SSL_CERT_FILE"
 SUPERVISORCTL = f"supervisorctl -s unix://{SUPERVISOR_SOCKET}"
-# nginx re-reads its configuration within milliseconds of a HUP; this is ample to see a refusal.
-NGINX_RELOAD_WAIT = 0.5
+# nginx answers a HUP within milliseconds: new workers, or an [emerg] in its error log.
+NGINX_RELOAD_TIMEOUT = 5
 
 
 class DeployError(Exception):
@@ -423,12 +424,17 @@ def _hup_supervised_nginx(conn):
     """HUP the host's nginx; return the error it logged if it refused its configuration."""
     # A refused configuration leaves nginx running the old one, so nothing else would tell.
     # The deploy user cannot run `nginx -t` here (it needs root for the pid file and port 80),
-    # so read what the master logged about the reload instead.
-    log = _q(NGINX_ERROR_LOG)
+    # so wait for the master's answer: new workers (accepted) or an [emerg] logged (refused).
+    log, pid = _q(NGINX_ERROR_LOG), _q(NGINX_PID)
+    workers = f'pgrep -P "$(cat {pid})" | sort'
     result = conn.run(
-        f"before=$(stat -c %s {log} 2>/dev/null || echo 0); "
-        f"{SUPERVISORCTL} signal HUP {NGINX_PROGRAM} >/dev/null && sleep {NGINX_RELOAD_WAIT} && "
-        f'{{ tail -c +$((before + 1)) {log} 2>/dev/null | grep -m1 -o "\\[emerg\\].*" || true; }}',
+        f"before=$(stat -c %s {log} 2>/dev/null || echo 0); old=$({workers}); "
+        f"{SUPERVISORCTL} signal HUP {NGINX_PROGRAM} >/dev/null && "
+        f"for _ in $(seq {NGINX_RELOAD_TIMEOUT * 20}); do "
+        f'refused=$(tail -c +$((before + 1)) {log} 2>/dev/null | grep -m1 -o "\\[emerg\\].*"); '
+        f'[ -n "$refused" ] && {{ echo "$refused"; break; }}; '
+        f'new=$({workers}); [ -n "$new" ] && [ "$new" != "$old" ] && break; '
+        f"sleep 0.05; done",
         hide=True,
         in_stream=False,
     )

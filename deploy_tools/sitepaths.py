@@ -15,6 +15,7 @@ HOST_RUN_DIR = PurePosixPath("/run/superlists")
 SUPERVISOR_SOCKET = HOST_RUN_DIR / "supervisor.sock"
 NGINX_PROGRAM = "nginx"
 NGINX_ERROR_LOG = HOST_RUN_DIR / "nginx" / "error.log"  # readable by every deploy user
+NGINX_PID = HOST_RUN_DIR / "nginx" / "nginx.pid"
 
 
 def check_sitename(sitename):
