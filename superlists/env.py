@@ -13,6 +13,11 @@ TRUE_WORDS = {"1", "y", "yes", "true", "on"}
 FALSE_WORDS = {"", "0", "n", "no", "false", "off"}
 
 
+def is_yes(raw):
+    """Whether a yes/no word says yes; junk is no (env_bool is where junk is refused)."""
+    return (raw or "").strip().lower() in TRUE_WORDS
+
+
 def env_bool(name, default=False):
     """Read a yes/no variable; anything that is not clearly one of them is an error."""
     raw = os.environ.get(name)

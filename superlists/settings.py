@@ -12,7 +12,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # A server keeps its configuration in a .env next to manage.py (written by `fab deploy`);
 # variables already in the environment win, so a shell can override one for a single run.
-load_dotenv(BASE_DIR / ".env")
+DOTENV_FILE = BASE_DIR / ".env"
+load_dotenv(DOTENV_FILE)
 
 TESTING = sys.argv[1:2] == ["test"]
 DEBUG = not env_bool("DJANGO_DEBUG_FALSE")

@@ -1,4 +1,6 @@
+import tempfile
 from io import StringIO
+from pathlib import Path
 
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
@@ -15,7 +17,22 @@ def run(*args):
     return out.getvalue()
 
 
-@override_settings(STAGING=False)
+_SITES = tempfile.TemporaryDirectory()  # removed when the test process ends
+
+
+def site_dotenv(site, text):
+    """A site's own .env file with text in it."""
+    path = Path(_SITES.name) / site / ".env"
+    path.parent.mkdir()
+    path.write_text(text)
+    return path
+
+
+STAGING_DOTENV = site_dotenv("staging", "DJANGO_DEBUG_FALSE='1'\nSUPERLISTS_STAGING='1'\n")
+PRODUCTION_DOTENV = site_dotenv("production", "DJANGO_DEBUG_FALSE='1'\nSITENAME='example.com'\n")
+
+
+@override_settings(STAGING=False, DOTENV_FILE=PRODUCTION_DOTENV)
 class OffStagingTest(TestCase):
     def setUp(self):
         Item.objects.create(list=List.objects.create(), text="keep me")
@@ -31,8 +48,28 @@ class OffStagingTest(TestCase):
         self.assertFalse(Session.objects.exists())
         self.assertFalse(User.objects.exists())
 
+    # `SUPERLISTS_STAGING=1 manage.py reset_staging` typed on production: the settings say
+    # staging (the environment wins over the .env), the site's own .env does not.
+    @override_settings(STAGING=True)
+    def test_reset_staging_refuses_a_flag_set_only_in_the_process_environment(self):
+        with self.assertRaisesMessage(CommandError, "only the .env marks a server as staging"):
+            run("reset_staging")
+        self.assertEqual(Item.objects.get().text, "keep me")
 
-@override_settings(STAGING=True)
+    @override_settings(STAGING=True)
+    def test_create_session_refuses_a_flag_set_only_in_the_process_environment(self):
+        with self.assertRaisesMessage(CommandError, str(PRODUCTION_DOTENV)):
+            run("create_session", "edith@example.com")
+        self.assertFalse(Session.objects.exists())
+
+    @override_settings(DOTENV_FILE=STAGING_DOTENV)
+    def test_a_dotenv_the_settings_did_not_load_is_named_as_such(self):
+        with self.assertRaisesMessage(CommandError, "did not load that .env"):
+            run("reset_staging")
+        self.assertEqual(Item.objects.get().text, "keep me")
+
+
+@override_settings(STAGING=True, DOTENV_FILE=STAGING_DOTENV)
 class ResetOnStagingTest(TransactionTestCase):
     # Not inside a test transaction: PostgreSQL refuses to TRUNCATE a table there while the
     # rows just written have deferred foreign-key checks pending, which a real run never has.
@@ -43,7 +80,7 @@ class ResetOnStagingTest(TransactionTestCase):
         self.assertFalse(Item.objects.exists())
 
 
-@override_settings(STAGING=True)
+@override_settings(STAGING=True, DOTENV_FILE=STAGING_DOTENV)
 class OnStagingTest(TestCase):
     def test_create_session_prints_only_the_key_of_a_logged_in_session(self):
         key = run("create_session", "edith@example.com").strip()
