@@ -1,4 +1,4 @@
-"""Provision and deploy Superlists with Fabric 3: `fab -r deploy_tools -H user@host deploy`."""
+"""Provision and deploy Superlists with Fabric 3: `fab -H user@host deploy` from the repo root."""
 
 import contextlib
 import hashlib
@@ -657,7 +657,7 @@ def _connect(c):
     if not isinstance(c, Connection):
         raise DeployError(
             "This task works on a server: name it with -H, e.g. "
-            "fab -r deploy_tools -H superlists@example.com deploy. (Without -H, Fabric would "
+            "fab -H superlists@example.com deploy. (Without -H, Fabric would "
             "run the commands on this machine.)"
         )
     return connect.open_connection(connect.adopt(c))

@@ -90,7 +90,7 @@ class Rehearsal:
 
     def fab(self, *args, env=None):
         host = f"{self.env['STAGING_SSH_USER']}@{ADDRESS}"
-        return self.run(BIN / "fab", "-r", "deploy_tools", "-H", host, *args, env=env)
+        return self.run(BIN / "fab", "-H", host, *args, env=env)
 
     def second_site_env(self):
         """No EMAIL_PASSWORD, as on a careless new production server."""
@@ -186,7 +186,7 @@ class Rehearsal:
     def refused_nginx_configuration(self):
         """A site nginx refuses (its certificate is missing) is undone; the others serve on."""
         output = self.run(
-            BIN / "fab", "-r", "deploy_tools", "-H", f"{self.env['STAGING_SSH_USER']}@{ADDRESS}",
+            BIN / "fab", "-H", f"{self.env['STAGING_SSH_USER']}@{ADDRESS}",
             "provision", "--sitename", BROKEN_SITE, "--listen-address", ADDRESS,
             "--port", "8443", "--tls-cert", "/nonexistent/site.pem",
             "--tls-key", "/nonexistent/site.key",

@@ -518,11 +518,8 @@ def up(state, with_browser):
     print(f"Its settings are in {state / 'staging.env'}; for example:\n")
     print(f"  set -a; . {state / 'staging.env'}; set +a")
     user_host = f"{values['STAGING_SSH_USER']}@{ADDRESS}"
-    print(f"  .venv/bin/fab -r deploy_tools -H {user_host} provision --listen-address {ADDRESS}")
-    print(
-        f"  .venv/bin/fab -r deploy_tools -H {user_host} deploy --staging "
-        f"--listen-address {ADDRESS}"
-    )
+    print(f"  .venv/bin/fab -H {user_host} provision --listen-address {ADDRESS}")
+    print(f"  .venv/bin/fab -H {user_host} deploy --staging --listen-address {ADDRESS}")
     print(f"  STAGING_SERVER={ADDRESS} .venv/bin/python manage.py test functional_tests")
     return values
 

@@ -11,9 +11,10 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from unittest import mock
 
-from invoke import Context, MockContext, Result
+from invoke import Collection, Context, MockContext, Result
 from invoke.exceptions import Exit
 
+import fabfile as root_fabfile
 from deploy_tools import fabfile
 from deploy_tools.sitepaths import SitePaths
 from superlists.env import format_dotenv, parse_dotenv
@@ -422,3 +423,9 @@ class WorktreeArchiveTest(unittest.TestCase):
         self.assertFalse([n for n in names if n.startswith(".venv/") or n.endswith(".env")])
         self.assertFalse([n for n in names if "__pycache__" in n or n.endswith("db.sqlite3")])
         self.assertEqual(fabfile.worktree_archive(), archive)
+
+
+class RootFabfileTest(unittest.TestCase):
+    def test_fab_from_the_repository_root_finds_every_task(self):
+        expected = Collection.from_module(fabfile).task_names
+        self.assertEqual(Collection.from_module(root_fabfile).task_names, expected)
