@@ -66,6 +66,8 @@ class FunctionalTest(StaticLiveServerTestCase):
         self.started = time.time()
         self.server = get_server(self)
         self.server.reset()
+        # Where the server's logs end now: a failure report shows only this test's lines.
+        self.log_mark = self.server.log_mark()
         self.edith = self.server.email_for("edith")
         self.oni = self.server.email_for("oni")
         self.browsers = {"edith": self.browser}
@@ -120,7 +122,11 @@ class FunctionalTest(StaticLiveServerTestCase):
             lines.append(f"  screenshot: {base}.png")
             lines.append(f"  page HTML:  {base}.html")
         try:
-            log = self.server.log_lines(self.started)
+            log = [
+                line
+                for record in self.server.log_records(self.started, self.log_mark)
+                for line in record.shown()
+            ]
         except Exception as error:
             # Whatever broke the log fetch must not hide the test's own failure.
             log = [f"(could not fetch the server's log: {error})"]

@@ -24,14 +24,11 @@ import email.policy
 import logging
 import os
 import poplib
-import re
 import secrets
-import shlex
 import ssl
 import threading
 from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
 from email.utils import getaddresses
 from functools import cached_property
 from urllib.parse import urlsplit
@@ -39,6 +36,7 @@ from urllib.parse import urlsplit
 from django.core import mail
 from django.test import override_settings
 
+from functional_tests import serverlogs
 from functional_tests.waits import wait_for
 from superlists.logs import RequestContextFilter
 
@@ -133,9 +131,12 @@ class LocalServer:
 
         return wait_for(take, f"the email to {to} with subject {subject!r}", timeout)
 
-    def log_lines(self, since):
-        """The site's log lines from `since` (a time.time() value) on."""
-        return self._logs.since(since)
+    def log_mark(self):
+        """Nothing to mark: each record carries its exact time."""
+
+    def log_records(self, since, mark=None):
+        """The site's log records from `since` (a time.time() value) on."""
+        return serverlogs.local_window(self._logs.since(since))
 
 
 class StagingServer:
@@ -182,15 +183,14 @@ class StagingServer:
             timeout,
         )
 
-    def log_lines(self, since):
-        """The site's log lines (app, gunicorn, nginx) from `since` on, fetched over SSH."""
-        logs = shlex.quote(str(self.paths.logs))
-        output = self._run(
-            f'cd {logs} 2>/dev/null && for f in *.log; do [ -f "$f" ] && '
-            f'tail -n 2000 "$f" | sed "s|^|$f: |"; done; true'
-        )
-        window = _ServerLogWindow(since, self._utc_offset)
-        return [line for line in output.splitlines() if window.keeps(line)]
+    def log_mark(self):
+        """Where each of the site's log files ends now, so a test reads only its own lines."""
+        return serverlogs.parse_mark(self._run(serverlogs.mark_command(self.paths.logs)))
+
+    def log_records(self, since, mark=None):
+        """The site's log records (app, gunicorn, nginx) written since `mark`, over SSH."""
+        output = self._run(serverlogs.read_command(self.paths.logs, mark or {}))
+        return serverlogs.window(output, serverlogs.since_utc(since), self._local_tz)
 
     def close(self):
         if "connection" in self.__dict__:
@@ -217,11 +217,9 @@ class StagingServer:
         return SitePaths.for_connection(self.connection, self.sitename)
 
     @cached_property
-    def _utc_offset(self):
-        # The site logs in the server's local time; learn its offset once.
-        raw = self._run("date +%z").strip()
-        sign = -1 if raw.startswith("-") else 1
-        return sign * timedelta(hours=int(raw[1:3]), minutes=int(raw[3:5]))
+    def _local_tz(self):
+        # nginx's error log is in the server's local time: learn its offset once.
+        return serverlogs.offset_zone(self._run("date +%z").strip())
 
     def _manage(self, *args):
         # The server's own settings load its .env: nothing is re-exported from this side.
@@ -246,37 +244,6 @@ class StagingServer:
                 f"exit {result.exited}): {(result.stderr or result.stdout).strip()}"
             )
         return result.stdout
-
-
-class _ServerLogWindow:
-    """Decide which server log lines belong to a time window; untimed lines follow the last."""
-
-    _APP = re.compile(r"^\S+: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)")
-    _NGINX = re.compile(r"\[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]")
-
-    def __init__(self, since, utc_offset):
-        # Whole seconds in the logs: keep the second the window started in.
-        self.since = datetime.fromtimestamp(int(since), UTC)
-        self.tz = timezone(utc_offset)
-        self.keeping = False
-        self.source = None
-
-    def keeps(self, line):
-        source = line.partition(": ")[0]
-        if source != self.source:
-            # An untimed line at the top of a file belongs to nothing we have seen.
-            self.source, self.keeping = source, False
-        stamp = self._stamp(line)
-        if stamp is not None:
-            self.keeping = stamp >= self.since
-        return self.keeping
-
-    def _stamp(self, line):
-        if match := self._APP.match(line):
-            return datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=self.tz)
-        if match := self._NGINX.search(line):
-            return datetime.strptime(match[1], "%d/%b/%Y:%H:%M:%S %z")
-        return None
 
 
 class _Pop3Mailbox:
