@@ -142,6 +142,7 @@ def provision(
         **SITE_HELP,
         "staging": "mark the server as staging (allows the FT-only management commands)",
         "worktree": "ship the working tree (tracked and untracked files) instead of HEAD",
+        "rotate-secret-key": "a new DJANGO_SECRET_KEY; the old one stays as the one fallback",
     },
 )
 def deploy(
@@ -155,6 +156,7 @@ def deploy(
     tls_cert="",
     tls_key="",
     worktree=False,
+    rotate_secret_key=False,
 ):
     """Put the local commit live on the server, skipping whatever has not changed."""
     started = time.monotonic()
@@ -168,7 +170,7 @@ def deploy(
         _step("make the site's folders", _make_folders, conn, site)
         code_changed = _step("upload the source", _upload_source, conn, site, release)
         venv_changed = _step("update the virtualenv", _update_virtualenv, conn, site, release)
-        env_changed = _step("update .env", _update_dotenv, conn, site, passed)
+        env_changed = _step("update .env", _update_dotenv, conn, site, passed, rotate_secret_key)
         _step("collect static files", _collect_static, conn, site)
         _step("migrate the database", _migrate, conn, site)
         _step("update the gunicorn service and nginx site", _update_services, conn, site)
@@ -304,11 +306,11 @@ def _update_virtualenv(conn, site, release):
     return True
 
 
-def _update_dotenv(conn, site, passed_through):
+def _update_dotenv(conn, site, passed_through, rotate_secret_key=False):
     """Write the site's .env (secret key kept), only when its content would change."""
     p = site.paths
     current = conn.run(f"cat {_q(p.env)} 2>/dev/null || true", hide=True, in_stream=False).stdout
-    values = dotenv_values_for(site, parse_dotenv(current), passed_through)
+    values = dotenv_values_for(site, parse_dotenv(current), passed_through, rotate_secret_key)
     text = format_dotenv(values, header=ENV_HEADER)
     if text == current:
         return False
@@ -316,7 +318,7 @@ def _update_dotenv(conn, site, passed_through):
     return True
 
 
-def dotenv_values_for(site, existing, passed_through):
+def dotenv_values_for(site, existing, passed_through, rotate_secret_key=False):
     """The .env a deploy writes, given the server's current one and the local settings."""
     p = site.paths
     values = {
@@ -331,6 +333,11 @@ def dotenv_values_for(site, existing, passed_through):
         # Kept when set on the server, e.g. to a postgres:// URL.
         "DATABASE_URL": existing.get("DATABASE_URL") or f"sqlite:///{p.database}",
     }
+    if rotate_secret_key and existing.get("DJANGO_SECRET_KEY"):
+        # The retired key stays as the only fallback, so sessions signed with it live on
+        # until the next rotation; the key retired before that is dropped.
+        values["DJANGO_SECRET_KEY_FALLBACKS"] = existing["DJANGO_SECRET_KEY"]
+        values["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(50)
     if site.tls_cert:
         values["DJANGO_SECURE_HTTPS"] = "1"
     values.update(passed_through)

@@ -6,6 +6,9 @@ import logging.handlers
 from pathlib import Path
 
 current_request = contextvars.ContextVar("current_request", default=None)
+# Set while the visitor's user is loaded: loading may itself log (a session signed with a
+# retired key is "corrupted"), and that record must not load the user again, recursively.
+_loading_user = contextvars.ContextVar("_loading_user", default=False)
 
 
 class RequestContextFilter(logging.Filter):
@@ -26,9 +29,25 @@ class RequestContextFilter(logging.Filter):
         record.client_ip = client_ip(request)
         record.method = request.method
         record.path = request.path
-        user = getattr(request, "user", None)
-        record.user = getattr(user, "email", None) or "anonymous" if user is not None else "-"
+        record.user = _user_label(request)
         return True
+
+
+def _user_label(request):
+    """Who the request's visitor is, for a log line; "-" while that is being found out."""
+    user = getattr(request, "user", None)
+    if user is None or _loading_user.get():
+        return "-"
+    return load_user(lambda: getattr(user, "email", None) or "anonymous")
+
+
+def load_user(function):
+    """Call function (which loads the visitor's user) with the filter told not to recurse."""
+    loading = _loading_user.set(True)
+    try:
+        return function()
+    finally:
+        _loading_user.reset(loading)
 
 
 def client_ip(request):

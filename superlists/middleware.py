@@ -3,9 +3,11 @@
 import re
 import secrets
 
+from django.contrib.auth import middleware as auth_middleware
 from django.http import HttpResponseNotAllowed
+from django.utils.functional import SimpleLazyObject
 
-from superlists.logs import current_request
+from superlists.logs import current_request, load_user
 from superlists.views import method_not_allowed
 
 # Accept an id from nginx (or a test) only if it looks like one, so logs cannot be forged.
@@ -28,6 +30,16 @@ class RequestIdMiddleware:
             current_request.reset(token)
         response["X-Request-ID"] = request.request_id
         return response
+
+
+class AuthenticationMiddleware(auth_middleware.AuthenticationMiddleware):
+    """Django's, with the lazy request.user loaded so that its own log lines don't recurse."""
+
+    def process_request(self, request):
+        super().process_request(request)
+        request.user = SimpleLazyObject(
+            lambda: load_user(lambda: auth_middleware.get_user(request))
+        )
 
 
 class StyledMethodNotAllowedMiddleware:

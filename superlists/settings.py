@@ -24,6 +24,8 @@ if DEBUG:
     ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 else:
     SECRET_KEY = env_required("DJANGO_SECRET_KEY", "every server needs its own secret key")
+    # Older keys still accepted for sessions and signatures, so a rotation logs nobody out.
+    SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS")
     ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
     if not ALLOWED_HOSTS:
         env_required("DJANGO_ALLOWED_HOSTS", "a server must name the hosts it answers to")
@@ -53,7 +55,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, made safe to log from (see superlists/middleware.py).
+    "superlists.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "superlists.middleware.StyledMethodNotAllowedMiddleware",

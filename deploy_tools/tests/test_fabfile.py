@@ -77,6 +77,18 @@ class DotenvValuesTest(unittest.TestCase):
         second = fabfile.dotenv_values_for(make_site(), first, MAIL_ENV)
         self.assertEqual(second["DJANGO_SECRET_KEY"], first["DJANGO_SECRET_KEY"])
 
+    def test_rotating_the_secret_key_keeps_the_old_one_as_the_only_fallback(self):
+        first = fabfile.dotenv_values_for(make_site(), {}, MAIL_ENV)
+        rotated = fabfile.dotenv_values_for(make_site(), first, MAIL_ENV, rotate_secret_key=True)
+        self.assertNotEqual(rotated["DJANGO_SECRET_KEY"], first["DJANGO_SECRET_KEY"])
+        self.assertGreaterEqual(len(rotated["DJANGO_SECRET_KEY"]), 50)
+        self.assertEqual(rotated["DJANGO_SECRET_KEY_FALLBACKS"], first["DJANGO_SECRET_KEY"])
+        again = fabfile.dotenv_values_for(make_site(), rotated, MAIL_ENV, rotate_secret_key=True)
+        self.assertEqual(again["DJANGO_SECRET_KEY_FALLBACKS"], rotated["DJANGO_SECRET_KEY"])
+        kept = fabfile.dotenv_values_for(make_site(), again, MAIL_ENV)
+        self.assertEqual(kept["DJANGO_SECRET_KEY"], again["DJANGO_SECRET_KEY"])
+        self.assertEqual(kept["DJANGO_SECRET_KEY_FALLBACKS"], rotated["DJANGO_SECRET_KEY"])
+
     def test_staging_flag_is_written_only_when_asked_for(self):
         staging = fabfile.dotenv_values_for(make_site(staging=True), {}, MAIL_ENV)
         self.assertEqual(staging["SUPERLISTS_STAGING"], "1")

@@ -150,3 +150,26 @@ class SecurityHeadersTest(TestCase):
     def test_cookies_are_http_only(self):
         self.assertTrue(settings.SESSION_COOKIE_HTTPONLY)
         self.assertTrue(settings.CSRF_COOKIE_HTTPONLY)
+
+
+@override_settings(ROOT_URLCONF="superlists.tests.test_requests")
+class SecretKeyRotationTest(TestCase):
+    OLD_KEY, NEW_KEY = "old-secret-key-" * 4, "new-secret-key-" * 4
+
+    def setUp(self):
+        with override_settings(SECRET_KEY=self.OLD_KEY):
+            self.client.force_login(User.objects.create(email="edith@example.com"))
+
+    def test_a_session_signed_with_an_old_key_is_logged_out_with_one_log_line(self):
+        # Servers log at INFO: the session's "corrupted" warning reaches the filter, which
+        # once read request.user again, and so on, 40,000 lines deep.
+        with override_settings(SECRET_KEY=self.NEW_KEY), CapturedLog() as log:
+            response = self.client.get("/")
+        self.assertEqual(response.status_code, 200)
+        self.assertNotContains(response, "Logged in as")
+        self.assertEqual(log.text.count("Session data corrupted"), 1, log.text[:2000])
+
+    def test_a_session_signed_with_a_fallback_key_stays_logged_in(self):
+        with override_settings(SECRET_KEY=self.NEW_KEY, SECRET_KEY_FALLBACKS=[self.OLD_KEY]):
+            response = self.client.get("/")
+        self.assertContains(response, "Logged in as edith@example.com")

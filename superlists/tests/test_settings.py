@@ -46,6 +46,13 @@ class ServerSettingsTest(SimpleTestCase):
             self.assertNotIn("Traceback", result.stderr)
             self.assertNotIn("KeyError", result.stderr)
 
+    def test_secret_key_fallbacks_are_a_comma_separated_list(self):
+        env = {**SERVER_ENV, "DJANGO_SECRET_KEY_FALLBACKS": "older-key, oldest-key,"}
+        code = "from django.conf import settings; print(settings.SECRET_KEY_FALLBACKS)"
+        result = run_manage("shell", "-c", code, env=env)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.splitlines()[-1], "['older-key', 'oldest-key']")
+
     def test_junk_boolean_is_a_sentence(self):
         result = run_manage("check", env={**SERVER_ENV, "DJANGO_DEBUG_FALSE": "maybe"})
         self.assertNotEqual(result.returncode, 0)
