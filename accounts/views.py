@@ -21,12 +21,13 @@ CHECK_EMAIL_MESSAGE = "Check your email, we've sent you a link you can use to lo
 INVALID_LINK_MESSAGE = "Invalid login link, please request a new one"
 MAIL_FAILED_MESSAGE = "We couldn't send your login email, please try again in a few minutes."
 EMAIL_SUBJECT = "Your login link for Superlists"
-EMAIL_BODY = """Use this link to log in:
+# The link is the last line: readers of "TDD with Python" find it with r"http://.+/.+$".
+EMAIL_BODY = """The link below works once, within {validity}. If you didn't ask to log in to
+Superlists, you can ignore this email.
+
+Use this link to log in:
 
 {url}
-
-It works once, within {validity}. If you didn't ask to log in to Superlists, you can
-ignore this email.
 """
 
 

@@ -1,7 +1,5 @@
 """Page objects: each page's selectors live here, and only here."""
 
-import re
-
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -13,7 +11,6 @@ EMPTY_ITEM_ERROR = "You can't have an empty list item"
 DUPLICATE_ITEM_ERROR = "You've already got this in your list"
 LOGIN_EMAIL_SUBJECT = "Your login link for Superlists"
 LOGIN_EMAIL_INTRO = "Use this link to log in:"
-LOGIN_LINK = re.compile(r"https?://\S+/accounts/login\?token=\S+")
 
 
 class Page:
@@ -104,12 +101,9 @@ class ListPage(Page):
         return self
 
     def rows(self):
-        """The table's rows as a visitor reads them, like "1: Buy milk"."""
-        return self.browser.execute_script(
-            "return Array.from(document.querySelectorAll('#id_list_table tr[data-item-id]'),"
-            " tr => tr.cells[0].innerText.trim() + ' ' + tr.querySelector('.item-text')"
-            ".innerText.trim());"
-        )
+        """The table's rows as Selenium reads them (the book's row.text), like "1: Buy milk"."""
+        # The home page has no table: no rows.
+        return [row.text for row in self.find_all("#id_list_table tr")]
 
     def wait_for_row_in_list_table(self, row):
         wait_for(lambda: self.test.assertIn(row, self.rows()), f"the row {row!r} in the list")
@@ -138,27 +132,41 @@ class ListPage(Page):
             lambda: self.test.assertEqual(self.error(), message), f"the item error {message!r}"
         )
 
-    def wait_for_no_error(self):
-        wait_for(
-            lambda: self.test.assertFalse(self.find_all("#id_text_error")),
-            "the item error to go away",
-        )
-
     def item_box_is_invalid(self):
         return "is-invalid" in self.item_box().get_attribute("class")
+
+    def remember_this_document(self):
+        """Tag the document in the browser, so is_same_document() can tell if it was replaced."""
+        self.browser.execute_script("window.ftRemembered = true;")
+
+    def is_same_document(self):
+        return self.browser.execute_script("return window.ftRemembered === true;")
 
     def _row(self, text):
         return self.find("#id_list_table").find_element(
             By.XPATH, f".//tr[td[contains(@class, 'item-text')][normalize-space()={_xpath(text)}]]"
         )
 
+    def row_button(self, action, text):
+        """The button a screen reader announces as "{action}: {text}" (its accessible name)."""
+        name = f"{action}: {text}"
+        for button in self._row(text).find_elements(By.TAG_NAME, "button"):
+            if button.accessible_name == name:
+                return button
+        raise LookupError(f"no button named {name!r} in the row of {text!r}")
+
     def mark_done(self, text):
-        self._row(text).find_element(By.CSS_SELECTOR, "button.js-toggle").click()
+        """Press the row's Done button, which toggles: done, or not done again."""
+        self.row_button("Done", text).click()
         return self
 
     def delete(self, text):
-        self._row(text).find_element(By.CSS_SELECTOR, "button.js-delete").click()
+        self.row_button("Delete", text).click()
         return self
+
+    def is_marked_done(self, text):
+        """Whether a screen reader hears the row's Done button as pressed."""
+        return self.row_button("Done", text).get_attribute("aria-pressed") == "true"
 
     def is_struck_through(self, text):
         """Whether the visitor sees the item crossed out (the stylesheet really applied)."""
@@ -192,7 +200,7 @@ class MyListsPage(Page):
     """A visitor's own lists, and the lists shared with them."""
 
     def wait_until_shown(self):
-        wait_for(lambda: self.test.assertEqual(self.heading(), "My lists"), "the My lists page")
+        wait_for(lambda: self.test.assertEqual(self.heading(), "My Lists"), "the My Lists page")
         return self
 
     def owned_lists(self):

@@ -1,5 +1,7 @@
 """A logged-in Edith finds the lists she made under "My lists"."""
 
+from selenium.webdriver.common.by import By
+
 from functional_tests.base import FunctionalTest
 from functional_tests.pages import ListPage
 
@@ -18,6 +20,7 @@ class MyListsTest(FunctionalTest):
 
         # She notices a "My lists" link, for the first time, and clicks it.
         my_lists = page.go_to_my_lists()
+        self.assertEqual(self.browser.find_element(By.TAG_NAME, "h1").text, "My Lists")
 
         # She sees that her list is in there, named after its first item.
         self.assertEqual(my_lists.owned_lists(), ["Reticulate splines"])

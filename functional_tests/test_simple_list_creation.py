@@ -1,5 +1,7 @@
 """A new visitor starts a list; the next visitor gets a list of their own."""
 
+from selenium.webdriver.common.by import By
+
 from functional_tests.base import FunctionalTest
 from functional_tests.pages import ListPage
 
@@ -19,6 +21,9 @@ class NewVisitorTest(FunctionalTest):
         # She types "Buy peacock feathers" (her hobby is tying fly-fishing lures) and hits
         # enter: the page updates and now lists "1: Buy peacock feathers".
         page.add_item("Buy peacock feathers")
+        table = self.browser.find_element(By.ID, "id_list_table")
+        rows = table.find_elements(By.TAG_NAME, "tr")
+        self.assertEqual([row.text for row in rows], ["1: Buy peacock feathers"])
 
         # She notices that her list has a unique URL.
         edith_list_url = page.wait_for_list_url()

@@ -118,6 +118,8 @@ class MailOverSmtpTest(AccountsTestCase):
         body = received.get_payload(decode=True).decode()
         self.assertIn("Use this link to log in:", body)
         link = LOGIN_LINK.search(body)
+        # Over the wire too, the link is the body's last line, where the book's FT looks.
+        self.assertEqual(body.splitlines()[-1], link["url"])
         self.client.get("/accounts/login", {"token": link["token"]})
         self.assertContains(self.client.get("/"), f"Logged in as {EDITH}")
         self.assertEqual(mail.outbox, [])

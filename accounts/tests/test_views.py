@@ -1,3 +1,4 @@
+import re
 import smtplib
 from unittest import mock
 
@@ -37,6 +38,14 @@ class SendLoginEmailTest(AccountsTestCase):
         self.assertIn("Use this link to log in:", message.body)
         url, token = self.login_link_in(message)
         self.assertEqual(url, f"https://superlists.example/accounts/login?token={token}")
+
+    def test_login_link_is_the_last_line_of_the_email(self):
+        self.ask_for_login_email(EDITH)
+        message = self.assert_one_login_email_to(EDITH)
+        url, _ = self.login_link_in(message)
+        self.assertEqual(message.body.splitlines()[-3:], ["Use this link to log in:", "", url])
+        # How the book's FT finds the link: the one at the very end of the body.
+        self.assertEqual(re.search(r"https?://.+/.+$", message.body)[0], url)
 
     def test_email_comes_from_the_configured_sender(self):
         self.ask_for_login_email(EDITH)

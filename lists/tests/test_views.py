@@ -46,6 +46,33 @@ class HomePageTest(ListsTestCase):
         self.assertEqual(response.status_code, 405)
 
 
+ITEM_FORM = re.compile(r'<form [^>]*id="id_item_form"[^>]*>')
+ITEM_BOX = re.compile(r'<input [^>]*id="id_text"[^>]*>')
+TABLE = re.compile(r'<table [^>]*id="id_list_table"[^>]*>(.*?)</table>', re.S)
+BUTTON = re.compile(r"<button ([^>]*)>(.*?)</button>", re.S)
+
+
+class ItemBoxTest(ListsTestCase):
+    """The book's conventions for the item box, on the home page and on a list's page."""
+
+    def pages(self):
+        ours = self.make_list("first")
+        return {
+            "home": self.client.get("/"),
+            "home, not a first visit": self.client.get("/", {"again": "1"}),
+            "home with its error": self.client.post("/lists/new", {"text": ""}),
+            "list": self.client.get(f"/lists/{ours.id}/"),
+            "list with its error": self.client.post(f"/lists/{ours.id}/", {"text": "first"}),
+        }
+
+    def test_box_is_required_and_the_form_lets_the_browser_check_it(self):
+        for name, response in self.pages().items():
+            with self.subTest(name):
+                content = response.content.decode()
+                self.assertRegex(ITEM_BOX.search(content)[0], r"\srequired[\s>]")
+                self.assertNotIn("novalidate", ITEM_FORM.search(content)[0])
+
+
 class NewListTest(ListsTestCase):
     def test_creates_a_list_with_its_first_item_and_redirects_to_it(self):
         response = self.client.post("/lists/new", {"text": "Buy peacock feathers"})
@@ -126,7 +153,27 @@ class ViewListTest(ListsTestCase):
         self.assertIn(">1:</td>", content)
         self.assertIn(">2:</td>", content)
         self.assertEqual(content.count('class="done"'), 1)
-        self.assertIn(">Undo</button>", content)
+        self.assertEqual(content.count('aria-pressed="true"'), 1)
+
+    def test_row_buttons_have_names_for_screen_readers_and_no_words_on_screen(self):
+        ours = self.make_list("first", 'say "hi" & <go>')
+        Item.objects.filter(text="first").update(done=True)
+        table = TABLE.search(self.client.get(f"/lists/{ours.id}/").content.decode())[1]
+        buttons = BUTTON.findall(table)
+        # No text inside a button: Selenium's row.text, like the eye, reads only "N: text".
+        self.assertEqual([inside for _, inside in buttons], [""] * 4)
+        labels = [re.search(r'aria-label="([^"]*)"', attrs)[1] for attrs, _ in buttons]
+        self.assertEqual(
+            labels,
+            [
+                "Done: first",
+                "Delete: first",
+                "Done: say &quot;hi&quot; &amp; &lt;go&gt;",
+                "Delete: say &quot;hi&quot; &amp; &lt;go&gt;",
+            ],
+        )
+        pressed = [re.search(r'aria-pressed="(\w+)"', attrs) for attrs, _ in buttons]
+        self.assertEqual([p and p[1] for p in pressed], ["true", None, "false", None])
 
     def test_post_adds_item_and_redirects(self):
         ours = self.make_list("first")
@@ -319,6 +366,13 @@ class ItemActionsTest(ListsTestCase):
 
 
 class MyListsTest(ListsTestCase):
+    def test_heading_is_my_lists_and_the_navbar_link_stays_my_lists(self):
+        self.client.force_login(self.edith)
+        response = self.client.get("/lists/users/edith@example.com/")
+        self.assertContains(response, '<h1 class="display-6 my-4">My Lists</h1>', html=True)
+        self.assertContains(response, ">My lists</a>")
+        self.assertNotContains(response, ">My Lists</a>")
+
     def test_shows_owned_and_shared_lists_named_by_first_item(self):
         self.make_list("edith first", "edith second", owner=self.edith)
         shared = self.make_list("oni's list", owner=self.oni)

@@ -2,13 +2,12 @@
 (function () {
   "use strict";
 
-  // The item error goes away as soon as the visitor types again.
+  // The item error hides as soon as the visitor types again. Bootstrap shows .invalid-feedback
+  // only after an .is-invalid box, so taking the class off hides it; it stays in the page.
   const input = document.getElementById("id_text");
   if (input) {
     input.addEventListener("input", function () {
       input.classList.remove("is-invalid");
-      const error = document.getElementById("id_text_error");
-      if (error) error.remove();
     });
   }
 
@@ -30,12 +29,18 @@
       if (!response.ok) throw new Error("HTTP " + response.status);
       if (button.classList.contains("js-toggle")) {
         const done = row.classList.toggle("done");
-        button.textContent = done ? "Undo" : "Done";
+        button.setAttribute("aria-pressed", done ? "true" : "false");
       } else {
+        // A keyboard user's focus would vanish with the row: move it to the next row's
+        // Delete button (or the previous one's, or the item box).
+        const hadFocus = document.activeElement === button;
+        const neighbour = row.nextElementSibling || row.previousElementSibling;
         row.remove();
         table.querySelectorAll("tr").forEach(function (tr, index) {
           tr.cells[0].textContent = index + 1 + ":";
         });
+        const next = neighbour ? neighbour.querySelector(".js-delete") : input;
+        if (hadFocus && next) next.focus();
       }
     }).catch(function () {
       actions.action = button.formAction;
