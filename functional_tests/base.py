@@ -13,6 +13,7 @@ from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
 from selenium.common.exceptions import WebDriverException
 
 from functional_tests.browsers import forget_everything, pool
+from functional_tests.ormguard import forbid_direct_queries
 from functional_tests.pages import ErrorPage
 from functional_tests.server import get_server
 
@@ -64,6 +65,7 @@ class FunctionalTest(StaticLiveServerTestCase):
 
     def setUp(self):
         self.started = time.time()
+        self.enterContext(forbid_direct_queries())
         self.server = get_server(self)
         self.server.reset()
         # Where the server's logs end now: a failure report shows only this test's lines.

@@ -37,6 +37,7 @@ from django.core import mail
 from django.test import override_settings
 
 from functional_tests import serverlogs
+from functional_tests.ormguard import server_side
 from functional_tests.waits import wait_for
 from superlists.logs import RequestContextFilter
 
@@ -117,7 +118,8 @@ class LocalServer:
         """The key of a logged-in session for email_address."""
         from accounts.sessions import create_pre_authenticated_session
 
-        return create_pre_authenticated_session(email_address)
+        with server_side():
+            return create_pre_authenticated_session(email_address)
 
     def wait_for_email(self, to, subject, timeout=EMAIL_TIMEOUT):
         """The email sent to `to` with `subject`, taken out of the outbox as POP3's DELE would."""

@@ -1,5 +1,6 @@
 """Give each request an id that shows in every log line and in the X-Request-ID header."""
 
+import os
 import re
 import secrets
 
@@ -29,6 +30,10 @@ class RequestIdMiddleware:
         finally:
             current_request.reset(token)
         response["X-Request-ID"] = request.request_id
+        # Which gunicorn worker answered: with several, state kept in one process's memory
+        # shows up as a save through one pid and a page from another. A process id tells an
+        # outsider nothing useful, and sending it everywhere lets the local FTs read it too.
+        response["X-Served-By"] = f"pid {os.getpid()}"
         return response
 
 

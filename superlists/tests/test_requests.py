@@ -1,5 +1,6 @@
 import io
 import logging
+import os
 import tempfile
 from pathlib import Path
 
@@ -30,6 +31,7 @@ urlpatterns = [
     path("explodes/", explodes),
     *site_urlpatterns,
 ]
+handler404 = "superlists.views.page_not_found"
 handler500 = "superlists.views.server_error"
 
 
@@ -67,6 +69,21 @@ class RequestIdTest(TestCase):
         self.assertEqual(kept["X-Request-ID"], "nginx-abc12345")
         junk = self.client.get("/", headers={"X-Request-ID": "bad id\nforged log line"})
         self.assertRegex(junk["X-Request-ID"], r"^[0-9a-f]{16}$")
+
+    def test_every_response_names_the_worker_process_that_served_it(self):
+        self.assertEqual(self.client.get("/")["X-Served-By"], f"pid {os.getpid()}")
+
+    def test_error_pages_show_the_request_id_a_visitor_can_quote(self):
+        for url, status in (("/lists/not-a-list/", 404), ("/explodes/", 500)):
+            self.client.raise_request_exception = False
+            with self.subTest(status=status), CapturedLog():
+                response = self.client.get(url)
+                self.assertEqual(response.status_code, status)
+                self.assertContains(
+                    response,
+                    f'<code id="id_request_id">{response["X-Request-ID"]}</code>',
+                    status_code=status,
+                )
 
     def test_log_lines_carry_request_id_ip_method_path_and_user(self):
         self.client.force_login(User.objects.create(email="edith@example.com"))
