@@ -39,5 +39,11 @@ class ItemForm(forms.Form):
 
 class ShareForm(forms.Form):
     sharee = forms.EmailField(
-        error_messages={"required": INVALID_SHAREE_ERROR, "invalid": INVALID_SHAREE_ERROR},
+        # The user table's column: EmailValidator alone lets 320 characters through.
+        max_length=254,
+        error_messages={
+            "required": INVALID_SHAREE_ERROR,
+            "invalid": INVALID_SHAREE_ERROR,
+            "max_length": INVALID_SHAREE_ERROR,
+        },
     )

@@ -22,7 +22,8 @@ register_converter(ListIdConverter, "list_id")
 
 urlpatterns = [
     path("new", views.new_list, name="new_list"),
-    path("users/<str:email>/", views.my_lists, name="my_lists"),
+    # Any address the login form accepts, `/` included (a/b@example.com is valid).
+    path("users/<path:email>/", views.my_lists, name="my_lists"),
     path("<list_id:list_id>/", views.view_list, name="view_list"),
     path("<list_id:list_id>/share", views.share_list, name="share_list"),
     path("<list_id:list_id>/items/<int:item_id>/toggle", views.toggle_item, name="toggle_item"),

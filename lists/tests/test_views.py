@@ -1,8 +1,11 @@
+import html
 import re
 
 from django.test import Client
 from markupsafe import escape  # the escaping the templates use
 
+from accounts.forms import LoginEmailForm
+from accounts.models import User
 from lists.forms import DUPLICATE_ITEM_ERROR, EMPTY_ITEM_ERROR, TOO_LONG_ITEM_ERROR
 from lists.models import ITEM_MAX_LENGTH, Item, List
 from lists.tests.base import ListsTestCase
@@ -274,6 +277,16 @@ class ShareListTest(ListsTestCase):
         self.client.force_login(newbie)
         self.assertContains(self.client.get("/lists/users/newbie@example.com/"), "for newbie")
 
+    def test_an_address_too_long_for_the_database_is_a_form_error(self):
+        # EmailValidator takes up to 320 characters; the column holds 254 (a 500 on PostgreSQL).
+        ours = self.make_list("x", owner=self.edith)
+        self.client.force_login(self.edith)
+        sharee = "a" * 60 + "@" + ".".join(["b" * 60] * 4) + ".com"
+        self.assertGreater(len(sharee), 254)
+        response = self.client.post(f"/lists/{ours.id}/share", {"sharee": sharee})
+        self.assertContains(response, "id_sharee_error", status_code=400)
+        self.assertEqual(ours.shared_with.count(), 0)
+
     def test_invalid_address_is_a_form_error(self):
         ours = self.make_list("x", owner=self.edith)
         self.client.force_login(self.edith)
@@ -418,6 +431,18 @@ class MyListsTest(ListsTestCase):
         self.assertRedirects(response, "/")
         self.assertContains(response, "Log in to see your lists")
         self.assertNotContains(response, "edith secret")
+
+    def test_every_address_the_login_form_accepts_has_working_pages(self):
+        for email in ("a/b@example.com", "q?x#y%z&w@example.com", "/x/y/@example.com"):
+            self.assertTrue(LoginEmailForm(data={"email": email}).is_valid(), email)
+            user = User.objects.create(email=email)
+            self.make_list(f"list of {email}", owner=user)
+            self.client.force_login(user)
+            home = self.client.get("/")
+            self.assertContains(home, "My lists")
+            my_lists_path = re.search(r'href="([^"]+)">My lists<', home.content.decode())[1]
+            response = self.client.get(html.unescape(my_lists_path))
+            self.assertContains(response, escape(f"list of {email}"))
 
     def test_junk_emails_are_404(self):
         self.client.force_login(self.edith)
