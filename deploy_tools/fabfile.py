@@ -12,6 +12,7 @@ import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 # fab imports this file as a top-level module, so make the repository importable for
 # the deploy_tools package it shares with the functional tests.
@@ -127,7 +128,7 @@ def provision(
     tls_key="",
 ):
     """Prepare a server for a site: folders, the gunicorn service and the nginx site."""
-    with _friendly_errors():
+    with _friendly_errors("provision"):
         conn = _connect(c)
         site = _site(conn, sitename, workers, port, listen_address, site_url, tls_cert, tls_key)
         _step("check the host", _check_host, conn, site)
@@ -160,7 +161,7 @@ def deploy(
 ):
     """Put the local commit live on the server, skipping whatever has not changed."""
     started = time.monotonic()
-    with _friendly_errors():
+    with _friendly_errors("deploy"):
         conn = _connect(c)
         passed = _passed_through_settings(os.environ)
         release = _build_release(worktree)
@@ -182,6 +183,9 @@ def deploy(
             code_changed or venv_changed or env_changed,
         )
         _step("check the site answers through nginx", _check_live, conn, site)
+        _step(
+            "preflight: settings, host, migrations, static files, workers", _preflight, conn, site
+        )
         _step("remove old releases", _prune_releases, conn, site)
         staging_note = " (staging)" if staging else ""
         print(
@@ -196,7 +200,7 @@ def deploy(
 )
 def logs(c, sitename="", lines=50):
     """Show the end of the site's logs (application, errors, gunicorn, nginx)."""
-    with _friendly_errors():
+    with _friendly_errors("logs"):
         conn = _connect(c)
         paths = SitePaths.for_connection(conn, sitename or conn.host)
         conn.run(
@@ -212,7 +216,7 @@ def logs(c, sitename="", lines=50):
 )
 def manage(c, command, sitename=""):
     """Run a management command on the server with the site's .env loaded."""
-    with _friendly_errors():
+    with _friendly_errors("manage"):
         words = shlex.split(command)
         if not words:
             raise DeployError('Name a management command, e.g. fab manage "showmigrations".')
@@ -470,6 +474,23 @@ def _check_live(conn, site):
             f"the gunicorn and nginx logs."
         )
     return answer
+
+
+def _preflight(conn, site):
+    """The staging FTs' preflight, run by the live release: each problem named, or none."""
+    scheme = "https" if site.tls_cert else "http"
+    nginx = f"{scheme}://{site.listen_address or '127.0.0.1'}:{site.port}"
+    host = urlsplit(site.url).hostname
+    result = conn.run(
+        site.paths.manage("preflight", "--host", host, "--through", nginx),
+        hide=True,
+        warn=True,
+        in_stream=False,
+    )
+    if not result.ok:
+        said = (result.stdout.strip() + "\n" + result.stderr.strip()).strip()
+        raise DeployError(f"The release is live, but its preflight failed:\n{said}")
+    return result.stdout
 
 
 def _restart_gunicorn(conn, site, changed):
@@ -730,29 +751,48 @@ def _passed_through_settings(environ):
     return values
 
 
+class _StepFailed(Exception):
+    """A step of a task failed; carries the step's name and the original error."""
+
+    def __init__(self, title, error):
+        super().__init__(title)
+        self.title, self.error = title, error
+
+
 def _step(title, function, *args):
     """Run one step of a task, printing its name and how long it took."""
     started = time.monotonic()
-    result = function(*args)
+    try:
+        result = function(*args)
+    except (DeployError, connect.ConnectError, ValueError, UnexpectedExit) as error:
+        print(f"  {title}: FAILED after {time.monotonic() - started:.2f} s", flush=True)
+        raise _StepFailed(title, error) from error
     print(f"  {title}: {time.monotonic() - started:.2f} s")
     return result
 
 
 @contextlib.contextmanager
-def _friendly_errors():
-    """Turn expected failures into a sentence and a non-zero exit, never a traceback."""
+def _friendly_errors(task_name):
+    """Turn expected failures into a sentence naming the task and step, never a traceback."""
+    where = f"fab {task_name} failed"
     try:
         yield
-    except (DeployError, connect.ConnectError, ValueError) as error:
-        raise Exit(str(error), 1) from None
-    except UnexpectedExit as error:
-        result = error.result
-        detail = (result.stderr or result.stdout or "").strip()[-2000:]
-        raise Exit(
-            f"This command failed on the server (exit status {result.exited}):\n"
-            f"  {result.command}\n{detail}",
-            1,
-        ) from None
+    except _StepFailed as failed:
+        raise Exit(f"{where} at step '{failed.title}': {_say(failed.error)}", 1) from None
+    except (DeployError, connect.ConnectError, ValueError, UnexpectedExit) as error:
+        raise Exit(f"{where}: {_say(error)}", 1) from None
+
+
+def _say(error):
+    """An expected failure in words: a sentence, or what the server's command printed."""
+    if not isinstance(error, UnexpectedExit):
+        return str(error)
+    result = error.result
+    detail = (result.stderr or result.stdout or "").strip()[-2000:]
+    return (
+        f"this command failed on the server (exit status {result.exited}):\n"
+        f"  {result.command}\n{detail}"
+    )
 
 
 def _q(path):

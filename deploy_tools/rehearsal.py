@@ -1,14 +1,17 @@
 """The staging rehearsal: a real staging host on 127.0.0.2, deployed to and tested, then gone.
 
-    python deploy_tools/rehearsal.py [--keep-up]
+    python deploy_tools/rehearsal.py [--keep-up] [--reuse]
 
-As root on Debian: brings up the staging host (deploy_tools/staging_host.py), provisions and
-deploys this commit with `fab` (staging flag on), deploys again to show a no-change redeploy,
-runs the functional tests with STAGING_SERVER set, deploys a second site *without* the staging
-flag and shows that the FT tools are refused there (nothing deleted) and that a server
-without EMAIL_PASSWORD gives the friendly mail error, times a login email from request to
-POP3, shows an FT run refusing a changed host key, and stops everything it started. It
-prints the time of each phase, and exits non-zero if any check failed.
+As root on Debian: removes the sites earlier runs left on the host (unless --reuse), brings
+up the staging host (deploy_tools/staging_host.py), provisions and deploys this commit with
+`fab` (staging flag on), deploys again to show a no-change redeploy, runs the functional tests
+with STAGING_SERVER set, deploys a second site *without* the staging flag on another port,
+starts a list there with a real browser, and shows that FT runs aimed at it in every spelling
+are refused with no row changed anywhere, that a staging flag typed in its shell is refused,
+and that a server without EMAIL_PASSWORD gives the friendly mail error; times a login email
+from request to POP3, shows an FT run refusing a changed host key, and stops everything it
+started. It prints the time of each phase and a tally (phases after a failure: not run), and
+exits non-zero if any check failed.
 """
 
 import argparse
@@ -18,6 +21,7 @@ import os
 import pwd
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -27,14 +31,31 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+
 from deploy_tools import staging_host  # noqa: E402
+from functional_tests.browsers import start_browser  # noqa: E402
 from functional_tests.server import StagingServer  # noqa: E402
+from functional_tests.waits import wait_for  # noqa: E402
 from reliability.harness import Browser  # noqa: E402
 
 ADDRESS = staging_host.ADDRESS
 SECOND_SITE = "superlists-prod"
 SECOND_PORT = 8080
 BROKEN_SITE = "superlists-broken-tls"
+PRODUCTION_DATA = "Production data, keep me"
+# Every way of aiming an FT run at the production site (or of mixing it with staging's name):
+# (STAGING_SERVER, STAGING_SITENAME). The first is the browser on staging, the commands on
+# production; the second is the mistake that once wrote 4 -> 13 lists into production.
+PRODUCTION_SPELLINGS = (
+    (ADDRESS, SECOND_SITE),
+    (f"{ADDRESS}:{SECOND_PORT}", ""),
+    (f"{ADDRESS}:{SECOND_PORT}", SECOND_SITE),
+    (f"{ADDRESS}:{SECOND_PORT}", ADDRESS),
+    (f"http://{ADDRESS}:{SECOND_PORT}/", ""),
+    (f"http://{ADDRESS}:{SECOND_PORT}", ADDRESS),
+)
 BIN = Path(sys.executable).parent
 
 
@@ -92,11 +113,34 @@ class Rehearsal:
         host = f"{self.env['STAGING_SSH_USER']}@{ADDRESS}"
         return self.run(BIN / "fab", "-H", host, *args, env=env)
 
+    def home(self):
+        return Path(pwd.getpwnam(self.env.get("STAGING_SSH_USER", staging_host.DEPLOY_USER)).pw_dir)
+
+    def row_counts(self, sitename):
+        """(lists, items) in a site's database, read directly on the host."""
+        database = self.home() / "sites" / sitename / "db.sqlite3"
+        with contextlib.closing(sqlite3.connect(database)) as db:
+            return tuple(
+                db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                for table in ("lists_list", "lists_item")
+            )
+
     def second_site_env(self):
         """No EMAIL_PASSWORD, as on a careless new production server."""
         return {key: value for key, value in self.env.items() if key != "EMAIL_PASSWORD"}
 
     # --- the phases ---------------------------------------------------------------------
+
+    def clean_host(self):
+        """Remove the sites earlier runs left (databases, venvs, static files, releases)."""
+        try:
+            sites = Path(pwd.getpwnam(staging_host.DEPLOY_USER).pw_dir) / "sites"
+        except KeyError:
+            print("No deploy user yet: a new host.")
+            return
+        left = sorted(path.name for path in sites.glob("*")) if sites.is_dir() else []
+        shutil.rmtree(sites, ignore_errors=True)
+        print(f"Removed {len(left)} site(s) left by earlier runs: {', '.join(left) or 'none'}.")
 
     def host_up(self):
         values = staging_host.up(self.state, with_browser=True)
@@ -121,23 +165,57 @@ class Rehearsal:
         self.fab("provision", *site, *url, env=env)
         self.fab("deploy", *site, *url, env=env)
 
+    def browser_post_on_another_port(self):
+        """A real browser starts a list on the second site, on a port that is not 80."""
+        # Its POST carries an Origin with the port, which Django's CSRF check compares with
+        # the Host nginx passes on: `$host` (no port) made every such POST a 403.
+        browser = start_browser()
+        try:
+            browser.get(f"http://{ADDRESS}:{SECOND_PORT}/")
+            box = browser.find_element(By.CSS_SELECTOR, "#id_text")
+            box.send_keys(PRODUCTION_DATA, Keys.ENTER)
+            try:
+                wait_for(
+                    lambda: PRODUCTION_DATA in browser.find_element(By.CSS_SELECTOR, "table").text,
+                    f"the new list's row {PRODUCTION_DATA!r}",
+                )
+            except AssertionError as error:
+                page = browser.find_element(By.TAG_NAME, "body").text[:300]
+                raise RehearsalFailed(f"{error}; the page said: {page}") from None
+            self.production_list = browser.current_url
+        finally:
+            browser.quit()
+        print(f"Chromium started a list on {SECOND_SITE}: {self.production_list}")
+
     def guard_refuses(self):
-        """An FT run pointed at a non-staging site fails loudly and deletes nothing."""
-        visitor = Browser(f"http://{ADDRESS}:{SECOND_PORT}")
-        status, headers, _ = visitor.post("/lists/new", {"text": "Production data, keep me"})
-        if status != 302:
-            raise RehearsalFailed(f"could not make a list on {SECOND_SITE}: {status}")
-        list_path = headers["Location"]
-        env = {
-            **self.env,
-            "STAGING_SERVER": f"{ADDRESS}:{SECOND_PORT}",
-            "STAGING_SITENAME": SECOND_SITE,
-        }
-        self.expect_ft_refusal(env, "is not a staging server")
-        status, _, page = visitor.get(list_path)
-        if status != 200 or "Production data, keep me" not in page:
-            raise RehearsalFailed(f"{SECOND_SITE}'s list is gone after the refused reset")
-        print(f"Refused, and {SECOND_SITE}'s data is intact ({list_path} still answers 200).")
+        """FT runs aimed at the non-staging site in every spelling: refused, no row changed."""
+        before = {site: self.row_counts(site) for site in (SECOND_SITE, ADDRESS)}
+        for target, sitename in PRODUCTION_SPELLINGS:
+            print(f"STAGING_SERVER={target} STAGING_SITENAME={sitename or '(unset)'}:")
+            env = {**self.env, "STAGING_SERVER": target, "STAGING_SITENAME": sitename}
+            self.expect_ft_refusal(env, "nothing was changed")
+        after = {site: self.row_counts(site) for site in (SECOND_SITE, ADDRESS)}
+        for site in before:
+            print(f"{site}: (lists, items) {before[site]} before, {after[site]} after")
+        if before != after:
+            raise RehearsalFailed(f"an FT run changed a site's rows: {before} -> {after}")
+        status, _, page = Browser(self.production_list).get("")
+        if status != 200 or PRODUCTION_DATA not in html.unescape(page):
+            raise RehearsalFailed(f"{SECOND_SITE}'s list is gone after the refused runs")
+
+    def shell_flag_refused(self):
+        """`SUPERLISTS_STAGING=1 manage.py reset_staging` on production: refused, rows kept."""
+        before = self.row_counts(SECOND_SITE)
+        site = self.home() / "sites" / SECOND_SITE
+        output = self.run(
+            "runuser", "-u", self.env["STAGING_SSH_USER"], "--", "env", "SUPERLISTS_STAGING=1",
+            site / ".venv" / "bin" / "python", site / "source" / "manage.py", "reset_staging",
+            expect_failure=True, show=False,
+        )  # fmt: skip
+        refusal = [line for line in output.splitlines() if "only the .env marks" in line]
+        if not refusal or self.row_counts(SECOND_SITE) != before:
+            raise RehearsalFailed(f"reset_staging was not refused on {SECOND_SITE}:\n{output}")
+        print(f"Refused, rows {before} kept: {refusal[0]}")
 
     def missing_mail_password(self):
         """A server deployed without EMAIL_PASSWORD: friendly page, the SMTP refusal logged."""
@@ -222,6 +300,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep-up", action="store_true", help="leave the staging host running")
     parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the sites earlier runs left on the host (faster; not a first deploy)",
+    )
+    parser.add_argument(
         "--state-dir",
         type=Path,
         default=Path(os.environ.get("SUPERLISTS_STAGING_DIR", "/tmp/superlists-staging")),
@@ -231,18 +314,24 @@ def main(argv=None):
         sys.exit("The rehearsal must run as root: it starts sshd, nginx and mail servers.")
     rehearsal = Rehearsal(args.state_dir.resolve())
     failed = None
-    steps = (
+    # One phase a line, so that phases added by different changes merge without a fight.
+    steps = [
+        ("remove the sites of earlier runs", rehearsal.clean_host),
         ("staging host up", rehearsal.host_up),
         ("fab provision + first deploy (staging)", rehearsal.deploy),
         ("fab deploy again, nothing changed", rehearsal.redeploy),
         ("functional tests against staging", rehearsal.functional_tests),
         ("second site without the staging flag or EMAIL_PASSWORD", rehearsal.second_site),
-        ("FT tools refused on the non-staging site", rehearsal.guard_refuses),
+        ("a browser POST on the second site's port", rehearsal.browser_post_on_another_port),
+        ("FT runs aimed at the non-staging site, every spelling", rehearsal.guard_refuses),
+        ("SUPERLISTS_STAGING=1 in a production shell", rehearsal.shell_flag_refused),
         ("login email with no EMAIL_PASSWORD on the server", rehearsal.missing_mail_password),
         ("login email round trip (SMTP, then POP3)", rehearsal.login_email_round_trip),
         ("an FT run against a changed host key is refused", rehearsal.changed_host_key),
         ("a site nginx refuses is undone", rehearsal.refused_nginx_configuration),
-    )
+    ]
+    if args.reuse:
+        steps = steps[1:]
     passed = 0
     try:
         for title, step in steps:
@@ -254,6 +343,7 @@ def main(argv=None):
         print(f"\nREHEARSAL FAILED: {error}", flush=True)
     finally:
         checks = len(steps)
+        not_run = checks - passed - (1 if failed else 0)
         if not args.keep_up:
             checks += 1
             try:
@@ -264,7 +354,7 @@ def main(argv=None):
                 failed = failed or error
                 print(f"\nREHEARSAL FAILED: {error}", flush=True)
         rehearsal.report()
-    print(f"rehearsal: {passed} passed, {checks - passed} failed")
+    print(f"rehearsal: {passed} passed, {checks - passed - not_run} failed, {not_run} not run")
     if failed:
         sys.exit(1)
 

@@ -4,7 +4,8 @@ By default the tests drive Django's live server in this process. With
 STAGING_SERVER=host[:port] (or a full http(s):// URL) they drive a deployed site instead,
 configured by these variables:
 
-    STAGING_SITENAME        the site's folder under ~/sites/ (default: the host of STAGING_SERVER)
+    STAGING_SITENAME        the site's folder under ~/sites/ (default: the site that answers
+                            STAGING_SERVER, as it says in its X-Superlists-Site header)
     STAGING_SSH_HOST        where to SSH to, [user@]host[:port] (default: STAGING_SERVER's host)
     STAGING_SSH_USER        SSH user; STAGING_SSH_PORT, STAGING_SSH_KEY (a private key file) and
     SUPERLISTS_KNOWN_HOSTS  (the known_hosts file checked) are read by deploy_tools.connect
@@ -15,18 +16,26 @@ configured by these variables:
     POP3_PORT               default 995 with POP3_SSL, else 110
     POP3_USER, POP3_PASSWORD  the mailbox account (required to read login emails)
 
-Both servers offer the same operations, so test code never asks which one it has.
+Both servers offer the same operations, so test code never asks which one it has. Before it
+changes anything, a StagingServer proves that the site its management commands run on is the
+site the browser drives, and runs the server's preflight (see superlists/preflight.py).
 """
 
 import atexit
 import email
 import email.policy
+import json
 import logging
 import os
 import poplib
 import secrets
+import shlex
 import ssl
+import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 from collections import deque
 from dataclasses import dataclass
 from email.utils import getaddresses
@@ -39,6 +48,9 @@ from django.test import override_settings
 from functional_tests import serverlogs
 from functional_tests.ormguard import server_side
 from functional_tests.waits import wait_for
+from superlists.env import is_yes, parse_dotenv
+from superlists.identity import HEADER as SITE_HEADER
+from superlists.identity import STAGING_FLAG, parse_header
 from superlists.logs import RequestContextFilter
 
 EMAIL_TIMEOUT = 10
@@ -157,13 +169,18 @@ class StagingServer:
     def __init__(self, target, environ):
         self.url = (target if "://" in target else f"http://{target}").rstrip("/")
         self.host = urlsplit(self.url).hostname
-        self.sitename = environ.get("STAGING_SITENAME", "").strip() or self.host
+        self._named_site = environ.get("STAGING_SITENAME", "").strip()
+        # Until the preflight: then the site that answers the URL, unless one is named.
+        self.sitename = self._named_site or self.host
         self.ssh_target = environ.get("STAGING_SSH_HOST", "").strip() or self.host
         self.email_domain = environ.get("STAGING_EMAIL_DOMAIN", "").strip() or "staging.test"
         self.pop3 = _Pop3Mailbox.from_environment(environ, default_host=self.host)
         self._lock = threading.Lock()
         self._unreachable = None
         self._environ = environ
+        self._site_id = None
+        self._refused = None
+        self.preflight_seconds = None
 
     def email_for(self, name):
         """A fresh address for each test, so no leftover email from another run can match."""
@@ -171,11 +188,26 @@ class StagingServer:
 
     def reset(self):
         """Empty the staging database (the server refuses unless its .env marks it staging)."""
-        self._manage("reset_staging")
+        self._manage("reset_staging", "--site-id", self.site_id)
 
     def create_session(self, email_address):
         """The key of a logged-in session for email_address, made on the server."""
-        return self._manage("create_session", email_address).strip()
+        return self._manage("create_session", email_address, "--site-id", self.site_id).strip()
+
+    @property
+    def site_id(self):
+        """The id of the site the browser drives, proven before the first change; else refuse."""
+        if self._refused:
+            raise StagingError(self._refused)
+        if self._site_id is None:
+            try:
+                self._site_id = self._preflight()
+            except StagingError as error:
+                # Every later test would fail the same way: one full screen is enough.
+                first = str(error).splitlines()[0]
+                self._refused = f"{first} (the staging preflight failed; not tried again this run)"
+                raise
+        return self._site_id
 
     def wait_for_email(self, to, subject, timeout=EMAIL_TIMEOUT):
         """The email sent to `to` with `subject`, read from the POP3 mailbox and deleted there."""
@@ -223,19 +255,100 @@ class StagingServer:
         # nginx's error log is in the server's local time: learn its offset once.
         return serverlogs.offset_zone(self._run("date +%z").strip())
 
+    def _preflight(self):
+        """Prove which site the browser drives and check it, all before changing anything."""
+        started = time.perf_counter()
+        # Connect first: a host that cannot be reached says so in SSH's words, once per run.
+        self.connection  # noqa: B018
+        status, headers, _ = _ask(self.url + "/")
+        claimed = parse_header(headers.get(SITE_HEADER))
+        if claimed and not self._named_site:
+            self.sitename = claimed[0]
+        report = json.loads(self._manage("preflight", "--json", "--host", self.host))
+        refusal = self._not_proven(status, claimed, report)
+        if refusal:
+            raise StagingError(
+                f"{refusal} Refusing to run the functional tests; nothing was changed."
+            )
+        problems = report["problems"] + self._static_problems(report)
+        if problems:
+            raise StagingError(
+                f"The staging preflight of {self.url} (site {self.sitename}) found "
+                f"{len(problems)} problem(s); no test ran:\n"
+                + "\n".join(f"  - {problem}" for problem in problems)
+            )
+        self.preflight_seconds = time.perf_counter() - started
+        sys.stderr.write(
+            f"Staging preflight of {self.url}: site {self.sitename} (id {report['site_id']}), "
+            f"{report['workers']} workers, ok in {self.preflight_seconds:.2f} s\n"
+        )
+        return report["site_id"]
+
+    def _not_proven(self, status, claimed, report):
+        """Why the browser's site and the commands' site are not proven the same staging site."""
+        site = f"site {self.sitename} on {self.ssh_target}"
+        if not report["staging"]:
+            return f"{site} is not a staging site: {_why_not_staging(report)}."
+        if claimed is None:
+            return (
+                f"{self.url} answered HTTP {status} without the {SITE_HEADER} header every "
+                f"staging site sends, so it is not a staging site (or runs code older than "
+                f"this check), and nothing proves it is {site}, where the management commands "
+                f"would run. Point STAGING_SERVER at that staging site's own address."
+            )
+        if claimed[1] != report["site_id"]:
+            return (
+                f"{self.url} is served by site {claimed[0]} (id {claimed[1]}), but the "
+                f"management commands would run on {site} (id {report['site_id']}): the "
+                f"browser and the FT tools would change different sites. Leave "
+                f"STAGING_SITENAME unset, or set it to the site that answers {self.url}."
+            )
+        return None
+
+    def _static_problems(self, report):
+        if report["static_size"] is None:
+            return []  # the server already said the file was never collected
+        url = self.url + report["static_path"]
+        status, _, size = _ask(url)
+        if status == 200 and size == report["static_size"]:
+            return []
+        return [
+            f"{url} answered HTTP {status} ({size} bytes) but the server collected "
+            f"{report['static_size']} bytes into its STATIC_ROOT: nginx does not serve the "
+            f"collected static files (check the site's `location /static/` alias)."
+        ]
+
     def _manage(self, *args):
         # The server's own settings load its .env: nothing is re-exported from this side.
         try:
             return self._run(self.paths.manage(*args), what=f"manage.py {args[0]}")
         except StagingError as error:
             if "Unknown command" in str(error):
-                # The FT-only commands exist only where the site's .env sets SUPERLISTS_STAGING.
-                raise StagingError(
-                    f"{self.url} (site {self.sitename}) is not a staging server: its .env does "
-                    f"not set SUPERLISTS_STAGING, so it has no {args[0]} command. Refusing to "
-                    f"run the functional tests there; nothing was changed on it."
-                ) from error
+                raise StagingError(self._unknown_command(args[0], error)) from error
             raise
+
+    def _unknown_command(self, command, error):
+        """What an "Unknown command" means, judged by the site's .env as read over SSH."""
+        env = self.paths.env
+        dotenv = parse_dotenv(self._run(f"cat {shlex.quote(str(env))} 2>/dev/null || true"))
+        said = str(error).splitlines()[-1]
+        if command == "preflight":
+            return (
+                f"{said}. The live release on site {self.sitename} has no preflight command: "
+                f"deploy this commit there (fab deploy) before running the FTs against it."
+            )
+        if is_yes(dotenv.get(STAGING_FLAG)):
+            # Never "not a staging server" when its .env says it is: the settings did not load.
+            return (
+                f"{said}. Yet the site's .env ({env}) sets {STAGING_FLAG}: manage.py on "
+                f"{self.ssh_target} ran without that .env loaded, so its settings are not the "
+                f"site's. Nothing was changed."
+            )
+        return (
+            f"{self.url} (site {self.sitename}) is not a staging server: its .env ({env}) does "
+            f"not set {STAGING_FLAG}, so it has no {command} command ({said}). Refusing to run "
+            f"the functional tests there; nothing was changed."
+        )
 
     def _run(self, command, what=None):
         with self._lock:
@@ -246,6 +359,40 @@ class StagingServer:
                 f"exit {result.exited}): {(result.stderr or result.stdout).strip()}"
             )
         return result.stdout
+
+
+def _why_not_staging(report):
+    if report["dotenv_staging"]:
+        loaded = [p for p in report["problems"] if "did not load" in p or "overrides" in p]
+        return (
+            f"its .env ({report['dotenv']}) sets {STAGING_FLAG}, but the settings manage.py runs "
+            f"with do not: " + (" ".join(loaded) or "something overrides it")
+        )
+    if report["settings_staging"]:
+        return (
+            f"{STAGING_FLAG} is set only in the SSH session's environment, not in its .env "
+            f"({report['dotenv']}), and only the .env marks a site as staging"
+        )
+    return f"its .env ({report['dotenv']}) does not set {STAGING_FLAG}"
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def _ask(url):
+    """(status, headers, body length) of a GET of url, redirects not followed."""
+    try:
+        with _opener.open(url, timeout=10) as response:
+            return response.status, response.headers, len(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, len(error.read())
+    except (OSError, ValueError) as error:
+        raise StagingError(f"Could not GET {url}: {error}") from error
 
 
 class _Pop3Mailbox:

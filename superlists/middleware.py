@@ -5,9 +5,11 @@ import re
 import secrets
 
 from django.contrib.auth import middleware as auth_middleware
+from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpResponseNotAllowed
 from django.utils.functional import SimpleLazyObject
 
+from superlists import identity
 from superlists.logs import current_request, load_user
 from superlists.views import method_not_allowed
 
@@ -59,4 +61,20 @@ class StyledMethodNotAllowedMiddleware:
             styled = method_not_allowed(request)
             styled["Allow"] = response["Allow"]
             return styled
+        return response
+
+
+class StagingSiteIdentityMiddleware:
+    """On a staging site, say which site answered, so the FT tools can prove it is theirs."""
+
+    def __init__(self, get_response):
+        # Production sends nothing: decided once per process, so it costs nothing there.
+        if not identity.is_staging():
+            raise MiddlewareNotUsed
+        self.get_response = get_response
+        self.value = identity.header_value()
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response[identity.HEADER] = self.value
         return response

@@ -51,6 +51,7 @@ if STAGING or TESTING:
 
 MIDDLEWARE = [
     "superlists.middleware.RequestIdMiddleware",
+    "superlists.middleware.StagingSiteIdentityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -12,7 +12,7 @@ from pathlib import Path
 from unittest import mock
 
 from invoke import Collection, Context, MockContext, Result
-from invoke.exceptions import Exit
+from invoke.exceptions import Exit, UnexpectedExit
 
 import fabfile as root_fabfile
 from deploy_tools import fabfile
@@ -295,6 +295,7 @@ class DeployTaskTest(unittest.TestCase):
             "signal HUP nginx",
             "pid=",
             "http 127.0.0.1 80 staging.example.com",
+            "manage.py preflight --host staging.example.com --through http://127.0.0.1:80",
             "ls -1t",
         ]
         position = 0
@@ -328,6 +329,28 @@ class DeployTaskTest(unittest.TestCase):
         self.assertFalse([c for c in ran if "pip" in c or "printf" in c or "tar -x" in c])
         self.assertFalse([c for c in ran if "signal HUP" in c])
         self.assertIn("[ 0 = 1 ]", next(c for c in ran if c.startswith("pid=")))
+
+    def test_a_failed_step_is_named_with_its_task_and_what_the_server_said(self):
+        failed = Result(command="manage.py migrate", stderr="OperationalError: no such table\n")
+        failed.exited = 1
+        with (
+            mock.patch.object(fabfile, "_migrate", side_effect=UnexpectedExit(failed)),
+            self.assertRaises(Exit) as raised,
+        ):
+            self.deploy([self.host_facts(), (r"", "", 0)])
+        self.assertIn(
+            "fab deploy failed at step 'migrate the database': ", raised.exception.message
+        )
+        self.assertIn("no such table", raised.exception.message)
+
+    def test_a_preflight_problem_fails_the_deploy_with_the_preflight_screen(self):
+        screen = "Preflight of staging.example.com (not staging, site id 1234):\n  - DEBUG is on"
+        answers = [self.host_facts(), (r"manage\.py preflight", screen, 1), (r"", "", 0)]
+        with self.assertRaises(Exit) as raised:
+            self.deploy(answers)
+        message = raised.exception.message
+        self.assertIn("fab deploy failed at step 'preflight: settings, host, migrations", message)
+        self.assertTrue(message.endswith(screen), message)
 
     def test_a_missing_email_host_stops_the_deploy_before_the_server_is_touched(self):
         c = server((r"", "", 0))

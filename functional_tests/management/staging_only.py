@@ -3,20 +3,28 @@
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from superlists.env import is_yes, read_dotenv
-
-FLAG = "SUPERLISTS_STAGING"
-
-
-def dotenv_marks_staging():
-    """Whether this site's own .env file (not the process environment) sets the staging flag."""
-    return is_yes(read_dotenv(settings.DOTENV_FILE).get(FLAG))
+from superlists.identity import STAGING_FLAG as FLAG
+from superlists.identity import dotenv_marks_staging, site_id
 
 
-def require_staging(command):
-    """Refuse, before doing anything, unless this site's .env and its settings say staging."""
+def add_site_id_argument(parser):
+    parser.add_argument(
+        "--site-id",
+        default="",
+        help="refuse unless this is the site with this id (the one the browser drives)",
+    )
+
+
+def require_staging(command, expected_site_id=""):
+    """Refuse, before doing anything, unless this is a staging site (and the expected one)."""
     in_dotenv = dotenv_marks_staging()
     if settings.STAGING and in_dotenv:
+        if expected_site_id and expected_site_id != site_id():
+            raise CommandError(
+                f"{command} was asked for the site with id {expected_site_id}, the one the "
+                f"browser drives, but this is {settings.SITENAME} (id {site_id()}), another "
+                f"site. Nothing was changed."
+            )
         return
     # Only the .env marks a server as staging: a flag typed in a shell on production
     # (`SUPERLISTS_STAGING=1 manage.py reset_staging`) must not flush it.

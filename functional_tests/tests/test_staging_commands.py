@@ -9,6 +9,7 @@ from django.test import TestCase, TransactionTestCase, override_settings
 
 from accounts.models import User
 from lists.models import Item, List
+from superlists.identity import site_id
 
 
 def run(*args):
@@ -87,3 +88,16 @@ class OnStagingTest(TestCase):
         session = Session.objects.get(session_key=key).get_decoded()
         user = User.objects.get(email="edith@example.com")
         self.assertEqual(session["_auth_user_id"], str(user.pk))
+
+
+@override_settings(STAGING=True, DOTENV_FILE=STAGING_DOTENV)
+class AnotherSitesIdTest(TestCase):
+    def test_reset_staging_refuses_when_the_browser_drives_another_site(self):
+        Item.objects.create(list=List.objects.create(), text="keep me")
+        with self.assertRaisesMessage(CommandError, "the one the browser drives, but this is"):
+            run("reset_staging", "--site-id", "0123456789abcdef")
+        self.assertEqual(Item.objects.get().text, "keep me")
+
+    def test_create_session_runs_on_the_site_with_its_own_id(self):
+        key = run("create_session", "edith@example.com", "--site-id", site_id()).strip()
+        self.assertTrue(Session.objects.filter(session_key=key).exists())

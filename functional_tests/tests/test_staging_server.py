@@ -1,5 +1,8 @@
+import json
 import socket
 import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from django.test import SimpleTestCase
@@ -28,3 +31,152 @@ class UnreachableStagingServerTest(SimpleTestCase):
             server.reset()
         with self.assertRaisesMessage(StagingError, "not tried again this run"):
             server.create_session("edith@example.com")
+
+
+STAGING_ID, OTHER_ID = "1111aaaa2222bbbb", "3333cccc4444dddd"
+
+
+def report(sitename, site_id, staging=True, **changes):
+    """What `manage.py preflight --json` prints on a healthy site."""
+    return {
+        "sitename": sitename,
+        "site_id": site_id,
+        "staging": staging,
+        "dotenv": f"/home/superlists/sites/{sitename}/.env",
+        "dotenv_staging": staging,
+        "settings_staging": staging,
+        "static_path": "/static/css/base.css",
+        "static_size": len(STATIC_BODY),
+        "workers": 2,
+        "problems": [],
+        **changes,
+    }
+
+
+STATIC_BODY = b"body { margin: 0 }\n"
+
+
+class FakeSite:
+    """A real HTTP site on loopback that may say which staging site it is."""
+
+    def __init__(self, header=None):
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = STATIC_BODY if self.path.startswith("/static/") else b"<html></html>"
+                self.send_response(200)
+                if site.header and not self.path.startswith("/static/"):
+                    self.send_header("X-Superlists-Site", site.header)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.header = header
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.port = self.server.server_address[1]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class ProvingTheSiteTest(SimpleTestCase):
+    """The SSH side is the one seam faked here: each site's preflight report, by site name."""
+
+    def setUp(self):
+        self.staging = FakeSite(header=f"staging.test {STAGING_ID}")
+        self.production = FakeSite(header=None)  # production sites send no header
+        self.addCleanup(self.staging.close)
+        self.addCleanup(self.production.close)
+        self.sites = {
+            "staging.test": report("staging.test", STAGING_ID),
+            "127.0.0.1": report("127.0.0.1", STAGING_ID),
+            "prod": report("prod", OTHER_ID, staging=False),
+        }
+        self.ran = []
+
+    def server(self, target, sitename=""):
+        server = StagingServer(target, {"STAGING_SITENAME": sitename} if sitename else {})
+        server.__dict__["connection"] = None  # never used: _manage is the seam
+
+        def manage(*args):
+            self.ran.append((server.sitename, *args))
+            if args[0] == "preflight":
+                return json.dumps(self.sites[server.sitename])
+            return "session-key"
+
+        server._manage = manage
+        return server
+
+    def changes(self):
+        return [args for args in self.ran if args[1] != "preflight"]
+
+    def test_a_production_site_is_refused_in_every_spelling_and_nothing_is_changed(self):
+        port = self.production.port
+        for target in (f"127.0.0.1:{port}", f"http://127.0.0.1:{port}/"):
+            for sitename in ("", "prod", "staging.test", "127.0.0.1"):
+                with self.subTest(target=target, sitename=sitename):
+                    server = self.server(target, sitename)
+                    with self.assertRaisesMessage(StagingError, "nothing was changed"):
+                        server.reset()
+                    with self.assertRaisesMessage(StagingError, "not tried again this run"):
+                        server.create_session("edith@staging.test")
+        self.assertEqual(self.changes(), [])
+
+    def test_the_url_of_a_production_site_with_a_staging_sitename_is_refused_for_no_header(self):
+        server = self.server(f"127.0.0.1:{self.production.port}", "staging.test")
+        with self.assertRaisesMessage(StagingError, "without the X-Superlists-Site header"):
+            server.reset()
+
+    def test_a_named_production_site_is_refused_naming_its_dotenv(self):
+        server = self.server(f"127.0.0.1:{self.production.port}", "prod")
+        expected = "site prod on 127.0.0.1 is not a staging site: its .env (/home/superlists"
+        with self.assertRaisesMessage(StagingError, expected):
+            server.reset()
+
+    def test_a_staging_site_named_other_than_the_one_answering_is_refused(self):
+        self.sites["other"] = report("other", OTHER_ID)
+        server = self.server(f"127.0.0.1:{self.staging.port}", "other")
+        with self.assertRaisesMessage(StagingError, "is served by site staging.test (id 1111"):
+            server.reset()
+        self.assertEqual(self.changes(), [])
+
+    def test_host_and_port_without_a_sitename_find_the_site_that_answers(self):
+        server = self.server(f"127.0.0.1:{self.staging.port}")
+        server.reset()
+        server.create_session("edith@staging.test")
+        self.assertEqual(server.sitename, "staging.test")
+        self.assertEqual(
+            self.changes(),
+            [
+                ("staging.test", "reset_staging", "--site-id", STAGING_ID),
+                ("staging.test", "create_session", "edith@staging.test", "--site-id", STAGING_ID),
+            ],
+        )
+        self.assertLess(server.preflight_seconds, 5)
+
+    def test_settings_that_ignore_the_dotenv_are_reported_not_called_not_staging(self):
+        problem = "the settings did not load this site's .env (/x/.env): it sets DJANGO_DEBUG…"
+        self.sites["staging.test"].update(staging=False, settings_staging=False, problems=[problem])
+        server = self.server(f"127.0.0.1:{self.staging.port}")
+        with self.assertRaisesMessage(StagingError, "sets SUPERLISTS_STAGING, but the settings"):
+            server.reset()
+        with self.assertRaisesMessage(StagingError, problem[:40]):
+            server.reset()
+
+    def test_each_preflight_problem_is_named_on_one_screen(self):
+        self.sites["staging.test"]["problems"] = ["DEBUG is on: …", "1 migration(s) not applied"]
+        self.sites["staging.test"]["static_size"] = 999
+        server = self.server(f"127.0.0.1:{self.staging.port}")
+        with self.assertRaises(StagingError) as caught:
+            server.reset()
+        lines = str(caught.exception).splitlines()
+        self.assertIn("found 3 problem(s); no test ran", lines[0])
+        self.assertEqual(lines[1:3], ["  - DEBUG is on: …", "  - 1 migration(s) not applied"])
+        self.assertIn("nginx does not serve the collected static files", lines[3])
+        self.assertEqual(self.changes(), [])

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from functional_tests.management.staging_only import require_staging
+from functional_tests.management.staging_only import add_site_id_argument, require_staging
 
 
 class Command(BaseCommand):
@@ -8,9 +8,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("email")
+        add_site_id_argument(parser)
 
-    def handle(self, *args, email, **options):
-        require_staging("create_session")
+    def handle(self, *args, email, site_id, **options):
+        require_staging("create_session", site_id)
         from accounts.sessions import create_pre_authenticated_session
 
         # Only the key on stdout: the functional tests read it back over SSH as a cookie value.
