@@ -1,5 +1,6 @@
 """The base of every functional test: the cast, the browsers, the server, and failure reports."""
 
+import contextlib
 import sys
 import time
 from datetime import datetime
@@ -12,12 +13,18 @@ from django.test import tag
 from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
 from selenium.common.exceptions import WebDriverException
 
+from functional_tests import diagnosis
 from functional_tests.browsers import forget_everything, pool
 from functional_tests.ormguard import forbid_direct_queries
 from functional_tests.pages import ErrorPage
 from functional_tests.server import get_server
+from functional_tests.serverlogs import Record
+from functional_tests.waits import explained_by, with_cause
 
 ARTIFACTS = Path(settings.BASE_DIR) / "ft-artifacts"
+# The end of the server log that fits on one screen with the cause; the rest is in a file.
+SHOWN_LOG_LINES = 40
+TRACEBACK_LINES = 8
 
 
 class _OneRequestPerConnection(QuietWSGIRequestHandler):
@@ -74,6 +81,8 @@ class FunctionalTest(StaticLiveServerTestCase):
         self.oni = self.server.email_for("oni")
         self.browsers = {"edith": self.browser}
         self.forget_visitor(self.browser)
+        self._causes = None
+        self.enterContext(explained_by(self.causes))
 
     def tearDown(self):
         if not self._passed():
@@ -102,6 +111,20 @@ class FunctionalTest(StaticLiveServerTestCase):
             {"name": settings.SESSION_COOKIE_NAME, "value": session_key, "path": "/"}
         )
 
+    def causes(self):
+        """Sentences naming why this test is failing, worked out once (see diagnosis.py)."""
+        if self._causes is None:
+            self._causes = diagnosis.explain(self)
+        return self._causes
+
+    @contextlib.contextmanager
+    def explaining(self):
+        """Let an assertion that fails inside start its message with the cause."""
+        try:
+            yield
+        except AssertionError as error:
+            raise AssertionError(with_cause(str(error))) from None
+
     def _passed(self):
         # unittest records a failed test method in its result before tearDown runs.
         result = getattr(getattr(self, "_outcome", None), "result", None)
@@ -111,27 +134,31 @@ class FunctionalTest(StaticLiveServerTestCase):
     def _report_failure(self):
         ARTIFACTS.mkdir(exist_ok=True)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        lines = [f"\n--- {self.id()} failed ---"]
+        prefix = ARTIFACTS / f"{self.id()}.{stamp}"
+        # The cause first, so it is on the screen the failure starts on.
+        causes = self.causes() or ["(no cause known from the pages or the server's log)"]
+        lines = [f"\n--- {self.id()} failed ---", *causes]
         for role, browser in self.browsers.items():
-            base = ARTIFACTS / f"{self.id()}.{role}.{stamp}"
             try:
-                browser.save_screenshot(f"{base}.png")
-                Path(f"{base}.html").write_text(browser.page_source, encoding="utf-8")
+                browser.save_screenshot(f"{prefix}.{role}.png")
+                Path(f"{prefix}.{role}.html").write_text(browser.page_source, encoding="utf-8")
             except WebDriverException as error:
                 lines.append(f"{role}'s browser could not be saved: {error.msg}")
                 continue
             lines.append(f"{role} was at {browser.current_url}")
-            lines.append(f"  screenshot: {base}.png")
-            lines.append(f"  page HTML:  {base}.html")
+            lines.append(f"  screenshot: {prefix}.{role}.png")
+            lines.append(f"  page HTML:  {prefix}.{role}.html")
         try:
-            log = [
-                line
-                for record in self.server.log_records(self.started, self.log_mark)
-                for line in record.shown()
-            ]
+            records = self.server.log_records(self.started, self.log_mark)
         except Exception as error:
             # Whatever broke the log fetch must not hide the test's own failure.
-            log = [f"(could not fetch the server's log: {error})"]
-        lines.append(f"server log lines since the test started ({len(log)}):")
-        lines.extend(f"  {line}" for line in log[-200:])
+            records = [Record("(log)", None, [f"could not fetch the server's log: {error}"])]
+        log = [line for record in records for line in record.shown()]
+        Path(f"{prefix}.log").write_text("\n".join(log) + "\n", encoding="utf-8")
+        # On screen, each traceback's start and end: the whole of it is in the file.
+        brief = [line for record in records for line in record.shown(most=TRACEBACK_LINES)]
+        lines.append(f"server log since the test started: {len(log)} lines in {prefix}.log")
+        if len(brief) > SHOWN_LOG_LINES:
+            lines.append(f"  … the last {SHOWN_LOG_LINES}:")
+        lines.extend(f"  {line}" for line in brief[-SHOWN_LOG_LINES:])
         sys.stderr.write("\n".join(lines) + "\n")

@@ -7,6 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from functional_tests.network import log_network, trail
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 WINDOW_SIZE = (1024, 768)
@@ -40,6 +42,7 @@ def start_browser():
         options.add_argument(flag)
     # No speculative preconnects: an idle socket would outlive the test class's live server.
     options.add_experimental_option("prefs", {"net.network_prediction_options": 2})
+    log_network(options)
     if headless():
         options.add_argument("--headless=new")
     browser = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
@@ -52,6 +55,7 @@ def forget_everything(browser, origin):
     # Cookies ignore ports, so one left by another test class's live server would still apply.
     browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
     browser.execute_cdp_cmd("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
+    trail(browser).forget()
 
 
 class BrowserPool:

@@ -71,8 +71,13 @@ class Record:
     def text(self):
         return "\n".join(self.lines)
 
-    def shown(self):
-        return [f"{self.source}: {line}" for line in self.lines]
+    def shown(self, most=None):
+        """Its lines, each after its file's name; with `most`, a long traceback's middle cut."""
+        lines = self.lines
+        if most and len(lines) > most:
+            cut = len(lines) - most + 1
+            lines = [*lines[:2], f"  … {cut} more traceback lines …", *lines[-(most - 3) :]]
+        return [f"{self.source}: {line}" for line in lines]
 
 
 def records(source, lines, since=None, local_tz=UTC):

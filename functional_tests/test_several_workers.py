@@ -28,4 +28,6 @@ class SeveralWorkersTest(FunctionalTest):
         ]
         for _ in range(2):
             page.reload()
-            self.assertEqual(page.rows(), expected)
+            # A failure here names the workers that saved and served, if they differ.
+            with self.explaining():
+                self.assertEqual(page.rows(), expected)
