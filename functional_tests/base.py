@@ -125,18 +125,28 @@ class FunctionalTest(StaticLiveServerTestCase):
         except AssertionError as error:
             raise AssertionError(with_cause(str(error))) from None
 
-    def _passed(self):
+    def _problems(self):
         # unittest records a failed test method in its result before tearDown runs.
         result = getattr(getattr(self, "_outcome", None), "result", None)
         problems = getattr(result, "errors", []) + getattr(result, "failures", [])
-        return not any(test is self for test, _ in problems)
+        return [text for test, text in problems if test is self]
+
+    def _passed(self):
+        return not self._problems()
+
+    def _failure_line(self):
+        problems = self._problems()
+        if not problems:
+            return "(no cause known from the pages or the server's log)"
+        return problems[-1].strip().splitlines()[-1]
 
     def _report_failure(self):
         ARTIFACTS.mkdir(exist_ok=True)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         prefix = ARTIFACTS / f"{self.id()}.{stamp}"
-        # The cause first, so it is on the screen the failure starts on.
-        causes = self.causes() or ["(no cause known from the pages or the server's log)"]
+        # The cause first, so it is on the screen the failure starts on; when nothing else
+        # names one, the failure's own last line (a DirectQueryError, say) is the best there is.
+        causes = self.causes() or [self._failure_line()]
         lines = [f"\n--- {self.id()} failed ---", *causes]
         for role, browser in self.browsers.items():
             try:
