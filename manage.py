@@ -7,8 +7,14 @@ import sys
 
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "superlists.settings")
-    from django.core.exceptions import ImproperlyConfigured
-    from django.core.management import execute_from_command_line
+    try:
+        from django.core.exceptions import ImproperlyConfigured
+        from django.core.management import execute_from_command_line
+    except ImportError:
+        sys.exit(
+            f"Django is not installed for {sys.executable}: activate the project's virtualenv "
+            f"first (. .venv/bin/activate; `make run` or `make test` creates it)."
+        )
 
     try:
         execute_from_command_line(sys.argv)

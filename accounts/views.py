@@ -50,9 +50,7 @@ def send_login_email(request):
         return redirect(next_path)
 
     token, raw_token = LoginToken.objects.issue(email)
-    # Built from the configured address, never request.build_absolute_uri: a forged Host
-    # header would otherwise send a working token to the forger's site.
-    url = f"{settings.SITE_URL}{reverse('login')}?{urlencode({'token': raw_token})}"
+    url = f"{_site_url(request)}{reverse('login')}?{urlencode(_login_query(raw_token, next_path))}"
     body = EMAIL_BODY.format(url=url, validity=_duration(settings.LOGIN_TOKEN_MAX_AGE))
     try:
         send_mail(EMAIL_SUBJECT, body, None, [email])
@@ -70,14 +68,36 @@ def send_login_email(request):
     return redirect(next_path)
 
 
+def _site_url(request):
+    """The address login links start with: SITE_URL; in development, unset, runserver's."""
+    # Servers always have a SITE_URL (settings give one when DEBUG is off): there, a forged
+    # Host header would send a working token to the forger's site.
+    return settings.SITE_URL or request.build_absolute_uri("/").rstrip("/")
+
+
+def _login_query(raw_token, next_path):
+    """The login link's query: the token, and the page to land on when it is not home."""
+    # The token first, so the link still reads /accounts/login?token=… as the emails always did.
+    query = {"token": raw_token}
+    if next_path != "/":
+        query["next"] = next_path
+    return query
+
+
 def _next_path(request):
     """Back to the page the visitor asked from, if it is a page of this site; else home."""
-    candidate = request.POST.get("next", "")
+    return _safe_next(request.POST.get("next", ""))
+
+
+def _safe_next(candidate):
+    """candidate if it is a page of this site the visitor can be sent back to, else home."""
     if not candidate.startswith("/") or not url_has_allowed_host_and_scheme(
         candidate, allowed_hosts=None
     ):
         return "/"
-    if urlsplit(candidate).path in {reverse(name) for name in ("send_login_email", "logout")}:
+    if urlsplit(candidate).path in {
+        reverse(name) for name in ("send_login_email", "login", "logout")
+    }:
         return "/"
     return candidate
 
@@ -102,9 +122,9 @@ def login(request):
     user = auth.authenticate(request, token=request.GET.get("token", ""))
     if user is None:
         messages.error(request, INVALID_LINK_MESSAGE)
-    else:
-        auth.login(request, user)
-    return redirect("/")
+        return redirect("/")
+    auth.login(request, user)
+    return redirect(_safe_next(request.GET.get("next", "")))
 
 
 @require_POST

@@ -12,6 +12,36 @@ VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 TRUE_WORDS = {"1", "y", "yes", "true", "on"}
 FALSE_WORDS = {"", "0", "n", "no", "false", "off"}
 
+# While settings are read, problems are collected here and reported together at the end,
+# rather than one per run (see collect_problems).
+_problems = None
+
+
+WHERE_TO_SET = "in the environment or in the site's .env file (see .env.example)"
+
+
+def _problem(sentence, fallback):
+    """Raise the sentence, or note it and go on with fallback while settings are read."""
+    if _problems is None:
+        raise ImproperlyConfigured(f"{sentence} Set it {WHERE_TO_SET}.")
+    _problems.append(sentence)
+    return fallback
+
+
+def collect_problems():
+    """From now on, note configuration problems instead of raising the first one."""
+    global _problems
+    _problems = []
+
+
+def raise_collected_problems():
+    """Raise every problem noted since collect_problems, in one ImproperlyConfigured."""
+    global _problems
+    problems, _problems = _problems or [], None
+    if problems:
+        them = "it" if len(problems) == 1 else "them"
+        raise ImproperlyConfigured(f"{' '.join(problems)} Set {them} {WHERE_TO_SET}.")
+
 
 def is_yes(raw):
     """Whether a yes/no word says yes; junk is no (env_bool is where junk is refused)."""
@@ -28,8 +58,9 @@ def env_bool(name, default=False):
         return True
     if word in FALSE_WORDS:
         return False
-    raise ImproperlyConfigured(
-        f"{name}={raw!r} is not a yes/no value: use one of 1, yes, true or 0, no, false."
+    return _problem(
+        f"{name}={raw!r} is not a yes/no value: use one of 1, yes, true or 0, no, false.",
+        default,
     )
 
 
@@ -41,9 +72,9 @@ def env_int(name, default, minimum=0):
     try:
         value = int(raw)
     except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
+        return _problem(f"{name}={raw!r} is not a whole number.", default)
     if value < minimum:
-        raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}.")
+        return _problem(f"{name}={raw!r} must be at least {minimum}.", default)
     return value
 
 
@@ -51,10 +82,7 @@ def env_required(name, why):
     """Read a variable that must be set, naming it and how to set it when it is not."""
     value = os.environ.get(name, "").strip()
     if not value:
-        raise ImproperlyConfigured(
-            f"{name} is not set, and {why}. Set it in the environment or in the site's .env "
-            f"file (see .env.example)."
-        )
+        return _problem(f"{name} is not set, and {why}.", "")
     return value
 
 

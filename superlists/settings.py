@@ -1,12 +1,24 @@
 """Django settings for Superlists: everything comes from the environment (see .env.example)."""
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import dj_database_url
 
-from superlists.env import env_bool, env_int, env_list, env_required, env_str, load_dotenv
+from superlists.env import (
+    collect_problems,
+    env_bool,
+    env_int,
+    env_list,
+    env_required,
+    env_str,
+    load_dotenv,
+    raise_collected_problems,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -14,6 +26,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # variables already in the environment win, so a shell can override one for a single run.
 DOTENV_FILE = BASE_DIR / ".env"
 load_dotenv(DOTENV_FILE)
+# Every missing or malformed variable is reported at the end, all in one message.
+collect_problems()
 
 TESTING = sys.argv[1:2] == ["test"]
 DEBUG = not env_bool("DJANGO_DEBUG_FALSE")
@@ -31,8 +45,9 @@ else:
         env_required("DJANGO_ALLOWED_HOSTS", "a server must name the hosts it answers to")
 
 SITENAME = env_str("SITENAME", "localhost")
-# Login links are built from this, never from the Host header a client sent.
-SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
+# Login links are built from this on servers, never from the Host header a client sent. In
+# development, unset, they follow the address runserver was asked on (any port).
+SITE_URL = env_str("SITE_URL", "" if DEBUG else "http://localhost:8000").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -155,6 +170,11 @@ LOGIN_TOKEN_MAX_AGE = env_int("LOGIN_TOKEN_MAX_AGE", 3600, minimum=1)
 LOGIN_EMAILS_PER_HOUR = env_int("LOGIN_EMAILS_PER_HOUR", 5, minimum=1)
 
 LOG_DIR = Path(env_str("LOG_DIR", str(BASE_DIR / "logs")))
+if TESTING:
+    # Tests provoke errors on purpose ("kaboom", DisallowedHost): they go to a folder of the
+    # test run's own, never into the developer's real logs/error.log.
+    LOG_DIR = Path(tempfile.mkdtemp(prefix="superlists-test-logs-"))
+    atexit.register(shutil.rmtree, LOG_DIR, ignore_errors=True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -191,6 +211,8 @@ LOGGING = {
     },
 }
 if TESTING:
-    # Tests provoke errors on purpose: keep the console readable; the file still gets them.
+    # Keep the console readable; the test run's own error.log still gets the errors.
     LOGGING["handlers"]["console"]["level"] = "CRITICAL"
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+raise_collected_problems()

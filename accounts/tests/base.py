@@ -12,7 +12,7 @@ from django.utils import timezone
 
 EDITH = "edith@example.com"
 ONI = "oni@example.com"
-LOGIN_LINK = re.compile(r"(?P<url>https?://\S+/accounts/login\?token=(?P<token>[\w-]+))")
+LOGIN_LINK = re.compile(r"(?P<url>https?://\S+/accounts/login\?token=(?P<token>[\w-]+)\S*)")
 ALERT = re.compile(r'<div class="alert [^"]*" role="alert">(.*?)</div>', re.S)
 
 

@@ -65,6 +65,17 @@ class SendLoginEmailTest(AccountsTestCase):
         self.assertTrue(url.startswith("https://superlists.example/accounts/login?token="))
         self.assertNotIn("attacker", mail.outbox[0].body)
 
+    @override_settings(SITE_URL="")
+    def test_in_development_the_link_follows_the_address_runserver_serves(self):
+        self.client.post("/accounts/send_login_email", {"email": EDITH}, HTTP_HOST="localhost:8123")
+        url, token = self.login_link_in(mail.outbox[0])
+        self.assertEqual(url, f"http://localhost:8123/accounts/login?token={token}")
+
+    def test_in_development_a_site_url_that_is_set_still_wins(self):
+        self.client.post("/accounts/send_login_email", {"email": EDITH}, HTTP_HOST="localhost:8123")
+        url, _ = self.login_link_in(mail.outbox[0])
+        self.assertTrue(url.startswith("https://superlists.example/accounts/login?token="))
+
     def test_says_check_your_email_and_redirects_home(self):
         response = self.ask_for_login_email(EDITH)
         self.assertEqual(response["Location"], "/")
@@ -292,6 +303,21 @@ class LoginViewTest(AccountsTestCase):
         response = other_browser.get(url)
         self.assertEqual(response.wsgi_request.user.email, EDITH)
         self.assertNotContains(self.client.get("/"), "Logged in as")
+
+    def test_the_link_lands_on_the_page_it_was_asked_from(self):
+        self.ask_for_login_email(EDITH, next="/lists/abc123/")
+        url, _ = self.login_link_in(mail.outbox[0])
+        response = self.client.get(url)
+        self.assertRedirects(response, "/lists/abc123/", fetch_redirect_response=False)
+        self.assertEqual(response.wsgi_request.user.email, EDITH)
+
+    def test_the_link_never_lands_on_another_site(self):
+        for unsafe in ["https://evil.example/", "//evil.example/", "/\\evil.example", "x"]:
+            with self.subTest(next=unsafe):
+                _, raw_token = LoginToken.objects.issue(EDITH)
+                response = self.client.get("/accounts/login", {"token": raw_token, "next": unsafe})
+                self.assertRedirects(response, "/", fetch_redirect_response=False)
+                self.assertEqual(response.wsgi_request.user.email, EDITH)
 
     def assert_invalid_link(self, response):
         self.assertEqual(response["Location"], "/")

@@ -132,6 +132,12 @@ class ErrorLogFileTest(TestCase):
         self.assertEqual(handler["level"], "ERROR")
         self.assertEqual(Path(handler["filename"]).parent, settings.LOG_DIR)
 
+    def test_tests_never_write_to_the_developers_error_log(self):
+        # The errors tests provoke on purpose once filled the real logs/error.log.
+        developers = Path(settings.BASE_DIR, "logs").resolve()
+        self.assertNotEqual(Path(settings.LOG_DIR).resolve(), developers)
+        self.assertTrue(Path(settings.LOG_DIR).resolve().name.startswith("superlists-test-logs-"))
+
 
 class StyledErrorPagesTest(TestCase):
     def test_404_is_styled(self):
