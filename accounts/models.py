@@ -65,16 +65,29 @@ class LoginTokenQuerySet(models.QuerySet):
         )
         return row, raw_token
 
-    def consume(self, raw_token):
-        """Use a token up and return its email address, or raise InvalidToken saying why."""
+    def _unexpired(self, raw_token, now):
+        """The row of a known, unexpired token, or raise InvalidToken saying why."""
         if not raw_token:
             raise InvalidToken("no token given")
         row = self.filter(token_hash=hash_token(raw_token)).first()
         if row is None:
             raise InvalidToken("unknown token")
-        now = clock.now()
         if row.created_at <= now - max_token_age():
             raise InvalidToken(f"token issued at {row.created_at.isoformat()} has expired")
+        return row
+
+    def email_if_usable(self, raw_token):
+        """The address a token would log in, without using it up; None if it would not."""
+        try:
+            row = self._unexpired(raw_token, clock.now())
+        except InvalidToken:
+            return None
+        return row.email if row.used_at is None else None
+
+    def consume(self, raw_token):
+        """Use a token up and return its email address, or raise InvalidToken saying why."""
+        now = clock.now()
+        row = self._unexpired(raw_token, now)
         # A conditional UPDATE, not read-then-save: when two workers race for the same link
         # the database lets exactly one of them set used_at, so a link never logs in twice.
         if not self.filter(pk=row.pk, used_at__isnull=True).update(used_at=now):

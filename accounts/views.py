@@ -119,12 +119,33 @@ def login(request):
     # does and so burn the token; the alternative (a confirm button that POSTs) costs every
     # visitor a click. We accept the trade-off: the visitor sees "Invalid login link" and
     # asks again. The link works in any browser, not only the one it was asked from.
-    user = auth.authenticate(request, token=request.GET.get("token", ""))
+    raw_token, next_path = request.GET.get("token", ""), _safe_next(request.GET.get("next", ""))
+    if request.user.is_authenticated:
+        # Someone else's link, opened while logged in, is how login CSRF switches a victim to
+        # the attacker's account: ask first, and leave the token usable until they confirm.
+        email = LoginToken.objects.email_if_usable(raw_token)
+        if email is not None and email != request.user.email:
+            context = {"email": email, "token": raw_token, "next": next_path}
+            return render(request, "accounts/confirm_login.html", context)
+    return _log_in_with(request, raw_token, next_path)
+
+
+@never_cache
+@require_POST
+def confirm_login(request):
+    return _log_in_with(
+        request, request.POST.get("token", ""), _safe_next(request.POST.get("next", ""))
+    )
+
+
+def _log_in_with(request, raw_token, next_path):
+    """Log in the token's user and go to next_path; or say the link is invalid, at home."""
+    user = auth.authenticate(request, token=raw_token)
     if user is None:
         messages.error(request, INVALID_LINK_MESSAGE)
         return redirect("/")
     auth.login(request, user)
-    return redirect(_safe_next(request.GET.get("next", "")))
+    return redirect(next_path)
 
 
 @require_POST

@@ -319,6 +319,50 @@ class LoginViewTest(AccountsTestCase):
                 self.assertRedirects(response, "/", fetch_redirect_response=False)
                 self.assertEqual(response.wsgi_request.user.email, EDITH)
 
+    def test_someone_elses_link_asks_before_switching_and_leaves_the_token_usable(self):
+        self.client.force_login(User.objects.create(email=ONI))
+        _, raw_token = LoginToken.objects.issue(EDITH)
+        response = self.client.get("/accounts/login", {"token": raw_token, "next": "/lists/a/"})
+        self.assertContains(response, f"You're logged in as {ONI}")
+        self.assertContains(response, f"Log in as {EDITH}")
+        self.assertEqual(self.client.get("/").wsgi_request.user.email, ONI)
+        self.assertEqual(LoginToken.objects.email_if_usable(raw_token), EDITH)
+
+    def test_confirming_the_switch_logs_in_with_the_link(self):
+        self.client.force_login(User.objects.create(email=ONI))
+        _, raw_token = LoginToken.objects.issue(EDITH)
+        page = self.client.get("/accounts/login", {"token": raw_token, "next": "/lists/a/"})
+        self.assertContains(page, 'action="/accounts/login/confirm"')
+        fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', page.content.decode()))
+        response = Client(enforce_csrf_checks=True).post("/accounts/login/confirm", fields)
+        self.assertEqual(response.status_code, 403)  # the page's CSRF field is needed
+        response = self.client.post("/accounts/login/confirm", fields)
+        self.assertRedirects(response, "/lists/a/", fetch_redirect_response=False)
+        self.assertEqual(response.wsgi_request.user.email, EDITH)
+        self.assertIsNone(LoginToken.objects.email_if_usable(raw_token))
+
+    def test_staying_logged_in_keeps_the_account_and_the_link_works_elsewhere(self):
+        self.client.force_login(User.objects.create(email=ONI))
+        _, raw_token = LoginToken.objects.issue(EDITH)
+        page = self.client.get("/accounts/login", {"token": raw_token, "next": "/lists/a/"})
+        self.assertContains(page, 'href="/lists/a/" id="id_stay_logged_in"')
+        self.assertEqual(self.client.get("/lists/a/").wsgi_request.user.email, ONI)
+        elsewhere = Client().get("/accounts/login", {"token": raw_token})
+        self.assertEqual(elsewhere.wsgi_request.user.email, EDITH)
+
+    def test_your_own_link_while_logged_in_just_logs_in(self):
+        self.client.force_login(User.objects.create(email=EDITH))
+        response = self.login_with_new_token(EDITH)
+        self.assertRedirects(response, "/", fetch_redirect_response=False)
+
+    def test_a_used_link_while_logged_in_is_an_invalid_link_and_changes_nothing(self):
+        self.client.force_login(User.objects.create(email=ONI))
+        _, raw_token = LoginToken.objects.issue(EDITH)
+        Client().get("/accounts/login", {"token": raw_token})
+        response = self.client.get("/accounts/login", {"token": raw_token})
+        self.assertEqual(self.messages_for(response), [INVALID_LINK_MESSAGE])
+        self.assertEqual(self.client.get("/").wsgi_request.user.email, ONI)
+
     def assert_invalid_link(self, response):
         self.assertEqual(response["Location"], "/")
         self.assertFalse(response.wsgi_request.user.is_authenticated)
