@@ -25,6 +25,7 @@ ARTIFACTS = Path(settings.BASE_DIR) / "ft-artifacts"
 # The end of the server log that fits on one screen with the cause; the rest is in a file.
 SHOWN_LOG_LINES = 40
 TRACEBACK_LINES = 8
+OFF_SCREEN = {"gunicorn-access.log"}
 
 
 class _OneRequestPerConnection(QuietWSGIRequestHandler):
@@ -165,8 +166,14 @@ class FunctionalTest(StaticLiveServerTestCase):
             records = [Record("(log)", None, [f"could not fetch the server's log: {error}"])]
         log = [line for record in records for line in record.shown()]
         Path(f"{prefix}.log").write_text("\n".join(log) + "\n", encoding="utf-8")
-        # On screen, each traceback's start and end: the whole of it is in the file.
-        brief = [line for record in records for line in record.shown(most=TRACEBACK_LINES)]
+        # On screen, each traceback's start and end, and no gunicorn access lines (nginx's
+        # name the same requests): the whole of it is in the file.
+        brief = [
+            line
+            for record in records
+            if record.source not in OFF_SCREEN
+            for line in record.shown(most=TRACEBACK_LINES)
+        ]
         lines.append(f"server log since the test started: {len(log)} lines in {prefix}.log")
         if len(brief) > SHOWN_LOG_LINES:
             lines.append(f"  … the last {SHOWN_LOG_LINES}:")

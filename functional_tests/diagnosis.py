@@ -26,7 +26,7 @@ def _host_refused(match, browser_host):
     if browser_host and seen.split(":")[0] != browser_host:
         cause += (
             f" The browser asked for {browser_host!r}: a proxy in front of the site is not "
-            f"passing the Host header on (nginx: proxy_set_header Host $host)."
+            f"passing the Host header on (nginx: proxy_set_header Host $http_host)."
         )
     return cause
 
