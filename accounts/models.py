@@ -32,21 +32,56 @@ def max_token_age():
     return timedelta(seconds=settings.LOGIN_TOKEN_MAX_AGE)
 
 
+class UserManager(models.Manager):
+    """What Django's auth machinery (createsuperuser, the admin) asks of a user manager."""
+
+    def get_by_natural_key(self, email):
+        return self.get(email=normalize_email(email))
+
+    def create_user(self, email, **fields):
+        return self.create(email=normalize_email(email), **fields)
+
+    def create_superuser(self, email, password=None, **fields):
+        # There are no passwords: a superuser logs in by emailed link like everyone else.
+        return self.create_user(email, is_staff=True, is_superuser=True, **fields)
+
+
 class User(models.Model):
     """Someone who logs in by email link: the address is the whole identity, no password."""
 
     email = models.EmailField(unique=True)
     date_joined = models.DateTimeField(default=timezone.now)
     last_login = models.DateTimeField(null=True, blank=True)
+    is_staff = models.BooleanField(default=False, help_text="May use the admin site.")
+    is_superuser = models.BooleanField(default=False)
+
+    objects = UserManager()
 
     REQUIRED_FIELDS = []
     USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
     is_anonymous = False
     is_authenticated = True
     is_active = True
 
     def __str__(self):
         return self.email
+
+    def natural_key(self):
+        return (self.email,)
+
+    def get_username(self):
+        return self.email
+
+    # The admin asks these; staff may do whatever the admin's pages offer them.
+    def has_perm(self, perm, obj=None):
+        return self.is_staff or self.is_superuser
+
+    def has_perms(self, perms, obj=None):
+        return all(self.has_perm(perm, obj) for perm in perms)
+
+    def has_module_perms(self, app_label):
+        return self.is_staff or self.is_superuser
 
 
 class InvalidToken(Exception):

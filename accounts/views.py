@@ -4,6 +4,7 @@ from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import auth, messages
+from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -66,6 +67,18 @@ def send_login_email(request):
 
     messages.success(request, CHECK_EMAIL_MESSAGE)
     return redirect(next_path)
+
+
+@never_cache
+@require_GET
+def admin_login(request):
+    """The admin's login page: the emailed-link form, back to the admin once logged in."""
+    if request.user.is_authenticated:
+        # Logged in but not staff (staff never get here): the admin is not for them.
+        raise PermissionDenied("Not staff")
+    next_path = _safe_next(request.GET.get("next", ""))
+    form = LoginEmailForm()
+    return render(request, "accounts/login_email_form.html", {"form": form, "next": next_path})
 
 
 def _site_url(request):

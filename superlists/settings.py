@@ -50,6 +50,7 @@ SITENAME = env_str("SITENAME", "localhost")
 SITE_URL = env_str("SITE_URL", "" if DEBUG else "http://localhost:8000").rstrip("/")
 
 INSTALLED_APPS = [
+    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -91,6 +92,18 @@ TEMPLATES = [
             "context_processors": [
                 "django.contrib.auth.context_processors.auth",
                 "superlists.templating.csrf",
+            ],
+        },
+    },
+    {
+        # Only the Django admin's own templates, which need Django's template language.
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
             ],
         },
     },
