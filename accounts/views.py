@@ -139,7 +139,10 @@ def login(request):
         email = LoginToken.objects.email_if_usable(raw_token)
         if email is not None and email != request.user.email:
             context = {"email": email, "token": raw_token, "next": next_path}
-            return render(request, "accounts/confirm_login.html", context)
+            response = render(request, "accounts/confirm_login.html", context)
+            # This page's address holds a usable token: no Referer may carry it to a log.
+            response["Referrer-Policy"] = "no-referrer"
+            return response
     return _log_in_with(request, raw_token, next_path)
 
 

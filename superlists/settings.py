@@ -44,6 +44,10 @@ else:
     if not ALLOWED_HOSTS:
         env_required("DJANGO_ALLOWED_HOSTS", "a server must name the hosts it answers to")
 
+# Peers (besides gunicorn's unix socket, which only nginx can reach) whose X-Real-IP header
+# is believed: in development the machine itself; on a server, none unless configured.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", ["127.0.0.1", "::1"] if DEBUG else [])
+
 SITENAME = env_str("SITENAME", "localhost")
 # Login links are built from this on servers, never from the Host header a client sent. In
 # development, unset, they follow the address runserver was asked on (any port).
@@ -191,13 +195,17 @@ if TESTING:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request": {"()": "superlists.logs.RequestContextFilter"}},
+    "filters": {
+        "request": {"()": "superlists.logs.RequestContextFilter"},
+        "one_line": {"()": "superlists.logs.OneLineFilter"},
+    },
     "formatters": {
         "plain": {
+            "class": "superlists.logs.EscapingFormatter",
             "format": (
                 "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s ip=%(client_ip)s "
                 "%(method)s %(path)s user=%(user)s] %(message)s"
-            )
+            ),
         }
     },
     "handlers": {
@@ -221,6 +229,7 @@ LOGGING = {
         # Django's request errors go through the same handlers, once.
         "django": {"level": "INFO", "propagate": True},
         "django.server": {"level": "INFO", "propagate": True},
+        "django.security.DisallowedHost": {"filters": ["one_line"]},
     },
 }
 if TESTING:

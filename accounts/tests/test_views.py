@@ -327,6 +327,7 @@ class LoginViewTest(AccountsTestCase):
         self.assertContains(response, f"Log in as {EDITH}")
         self.assertEqual(self.client.get("/").wsgi_request.user.email, ONI)
         self.assertEqual(LoginToken.objects.email_if_usable(raw_token), EDITH)
+        self.assertEqual(response["Referrer-Policy"], "no-referrer")
 
     def test_confirming_the_switch_logs_in_with_the_link(self):
         self.client.force_login(User.objects.create(email=ONI))

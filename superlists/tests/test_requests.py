@@ -2,15 +2,24 @@ import io
 import logging
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
+from unittest import mock
 
 from django.conf import settings
 from django.http import HttpResponse
-from django.test import Client, TestCase, override_settings
+from django.test import Client, RequestFactory, SimpleTestCase, TestCase, override_settings
 from django.urls import path
+from gunicorn.config import Config as GunicornConfig
 
 from accounts.models import User
-from superlists.logs import LazyRotatingFileHandler, RequestContextFilter
+from superlists.gunicorn_logging import PathOnlyLogger
+from superlists.logs import (
+    EscapingFormatter,
+    LazyRotatingFileHandler,
+    RequestContextFilter,
+    client_ip,
+)
 from superlists.urls import urlpatterns as site_urlpatterns
 
 logger = logging.getLogger("superlists.tests")
@@ -43,7 +52,7 @@ class CapturedLog:
         self.handler = logging.StreamHandler(self.stream)
         self.handler.addFilter(RequestContextFilter())
         self.handler.setFormatter(
-            logging.Formatter(settings.LOGGING["formatters"]["plain"]["format"])
+            EscapingFormatter(settings.LOGGING["formatters"]["plain"]["format"])
         )
         logging.getLogger().addHandler(self.handler)
         return self
@@ -109,6 +118,77 @@ class RequestIdTest(TestCase):
         self.assertIn(f"req={response['X-Request-ID']}", log.text)
         self.assertIn("RuntimeError: kaboom", log.text)
         self.assertIn("Traceback", log.text)
+
+
+@override_settings(ROOT_URLCONF="superlists.tests.test_requests")
+class LogSafetyTest(TestCase):
+    def test_control_characters_in_a_path_are_escaped_in_the_log_line(self):
+        with CapturedLog() as log:
+            self.client.get("/logs/%1b[2J%07%0a2026-01-01 ERROR forged line")
+        (line,) = log.text.splitlines()
+        self.assertIn("GET /logs/\\x1b[2J\\x07\\n2026-01-01 ERROR forged line", line)
+        self.assertNotIn("\x1b", log.text)
+
+    @override_settings(LOGIN_EMAILS_PER_HOUR=1)
+    def test_control_characters_in_a_quoted_address_are_escaped(self):
+        address = '"\x1b]0;pwned\x07"@example.com'
+        for _ in range(2):
+            with CapturedLog() as log:
+                self.client.post("/accounts/send_login_email", {"email": address})
+        self.assertIn("over the hourly limit", log.text)
+        self.assertIn('"\\x1b]0;pwned\\x07"@example.com', log.text)
+        self.assertNotIn("\x07", log.text)
+
+    def test_a_traceback_keeps_its_line_breaks(self):
+        with CapturedLog() as log:
+            Client(raise_request_exception=False).get("/explodes/")
+        self.assertIn("Traceback (most recent call last):\n", log.text)
+
+    def test_a_foreign_host_is_one_warning_line_without_traceback(self):
+        with CapturedLog() as log:
+            response = self.client.get("/", headers={"Host": "scanner.example"})
+        self.assertEqual(response.status_code, 400)
+        (line,) = log.text.splitlines()
+        self.assertIn("WARNING django.security.DisallowedHost", line)
+        self.assertIn("Invalid HTTP_HOST header: 'scanner.example'", line)
+
+
+class ClientIpTest(TestCase):
+    def request(self, peer, real_ip="198.51.100.7"):
+        return RequestFactory().get("/", REMOTE_ADDR=peer, HTTP_X_REAL_IP=real_ip)
+
+    def test_x_real_ip_is_believed_from_gunicorns_unix_socket(self):
+        self.assertEqual(client_ip(self.request(peer="")), "198.51.100.7")
+
+    @override_settings(TRUSTED_PROXIES=[])
+    def test_x_real_ip_from_anyone_else_is_ignored(self):
+        self.assertEqual(client_ip(self.request(peer="203.0.113.9")), "203.0.113.9")
+        self.assertEqual(client_ip(self.request(peer="127.0.0.1")), "127.0.0.1")
+
+    @override_settings(TRUSTED_PROXIES=["10.0.0.2"])
+    def test_x_real_ip_from_a_configured_proxy_is_believed(self):
+        self.assertEqual(client_ip(self.request(peer="10.0.0.2")), "198.51.100.7")
+
+
+class GunicornAccessLogTest(SimpleTestCase):
+    def test_access_lines_never_hold_a_query_string(self):
+        logger = PathOnlyLogger(GunicornConfig())
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "RAW_URI": "/accounts/login?token=SECRET-TOKEN",
+            "PATH_INFO": "/accounts/login",
+            "QUERY_STRING": "token=SECRET-TOKEN",
+            "SERVER_PROTOCOL": "HTTP/1.0",
+            "HTTP_REFERER": "https://site.example/accounts/login?token=SECRET-TOKEN",
+            "REMOTE_ADDR": "",
+        }
+        response = mock.Mock(status="302 Found", sent=0, headers=[])
+        request = mock.Mock(headers=[("REFERER", environ["HTTP_REFERER"])])
+        atoms = logger.atoms(response, request, environ, timedelta(seconds=0.01))
+        line = logger.cfg.access_log_format % atoms
+        self.assertIn('"GET /accounts/login HTTP/1.0" 302', line)
+        self.assertNotIn("SECRET-TOKEN", line)
+        self.assertNotIn("SECRET-TOKEN", repr(atoms))
 
 
 class ErrorLogFileTest(TestCase):
