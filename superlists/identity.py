@@ -1,5 +1,7 @@
 """Which site this is: the staging mark from the site's own .env, and an id both sides show."""
 
+from pathlib import Path
+
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
@@ -8,6 +10,11 @@ from superlists.env import is_yes, read_dotenv
 STAGING_FLAG = "SUPERLISTS_STAGING"
 # Sent by staging sites only, on every response Django serves: "<SITENAME> <site id>".
 HEADER = "X-Superlists-Site"
+
+
+def dotenv_path():
+    """The site's .env as people know it: on a server the release's .env links to the site's."""
+    return Path(settings.DOTENV_FILE).resolve()
 
 
 def dotenv_marks_staging():

@@ -3,6 +3,7 @@
 import http.client
 import os
 import ssl
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,9 +22,11 @@ STATIC_PROBE = "css/base.css"
 def run_checks(host, through=None, proc=Path("/proc")):
     """The site's identity and its problems, each a sentence naming what to fix."""
     dotenv = read_dotenv(settings.DOTENV_FILE)
+    started = time.perf_counter()
+    not_loaded = _settings_not_loaded(dotenv)
     problems = [
-        *_settings_not_loaded(dotenv),
-        *_debug_on(dotenv),
+        *not_loaded,
+        *_debug_on(dotenv, loaded=not not_loaded),
         *_host_not_allowed(host),
         *_migrations_not_applied(),
     ]
@@ -33,24 +36,25 @@ def run_checks(host, through=None, proc=Path("/proc")):
         "sitename": settings.SITENAME,
         "site_id": identity.site_id(),
         "staging": bool(settings.STAGING) and is_yes(dotenv.get(identity.STAGING_FLAG)),
-        "dotenv": str(settings.DOTENV_FILE),
+        "dotenv": str(identity.dotenv_path()),
         "dotenv_staging": is_yes(dotenv.get(identity.STAGING_FLAG)),
         "settings_staging": bool(settings.STAGING),
         "static_path": settings.STATIC_URL + STATIC_PROBE,
         "static_size": static_size,
         "workers": workers,
         "problems": [*problems, *static_problems, *worker_problems],
+        "seconds": round(time.perf_counter() - started, 3),
     }
 
 
 def _settings_not_loaded(dotenv):
     if not Path(settings.DOTENV_FILE).is_file():
         return [
-            f"there is no .env at {settings.DOTENV_FILE}: this manage.py runs on development "
+            f"there is no .env at {identity.dotenv_path()}: this manage.py runs on development "
             f"defaults. `fab deploy` writes it."
         ]
+    # DEBUG is left to _debug_on: code can turn it on whatever the .env says.
     seen = {
-        "DJANGO_DEBUG_FALSE": ("yes" if not settings.DEBUG else "no", is_yes),
         identity.STAGING_FLAG: ("yes" if settings.STAGING else "no", is_yes),
         "SITENAME": (settings.SITENAME, str),
         "SITE_URL": (settings.SITE_URL, lambda url: url.rstrip("/")),
@@ -67,7 +71,7 @@ def _settings_not_loaded(dotenv):
     problems = []
     if differences:
         problems.append(
-            f"the settings did not load this site's .env ({settings.DOTENV_FILE}): it sets "
+            f"the settings did not load this site's .env ({identity.dotenv_path()}): it sets "
             f"{'; '.join(differences)}. Something stops superlists/settings.py from reading "
             f"it (load_dotenv, BASE_DIR)."
         )
@@ -78,17 +82,19 @@ def _settings_not_loaded(dotenv):
     return problems
 
 
-def _debug_on(dotenv):
+def _debug_on(dotenv, loaded):
     if not settings.DEBUG:
         return []
-    if is_yes(dotenv.get("DJANGO_DEBUG_FALSE")):
+    if not is_yes(dotenv.get("DJANGO_DEBUG_FALSE")):
         return [
-            "DEBUG is on although the .env sets DJANGO_DEBUG_FALSE: something in the settings "
-            "turns it back on. Visitors would see debug pages with the settings in them."
+            "DEBUG is on: visitors would see debug pages with the settings in them. Set "
+            "DJANGO_DEBUG_FALSE=1 in the site's .env (`fab deploy` writes it)."
         ]
+    if not loaded:
+        return ["DEBUG is on, because the .env that turns it off was not loaded (see above)."]
     return [
-        "DEBUG is on: visitors would see debug pages with the settings in them. Set "
-        "DJANGO_DEBUG_FALSE=1 in the site's .env (`fab deploy` writes it)."
+        "DEBUG is on although the .env sets DJANGO_DEBUG_FALSE: something in the settings "
+        "turns it back on. Visitors would see debug pages with the settings in them."
     ]
 
 

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from superlists.identity import STAGING_FLAG as FLAG
-from superlists.identity import dotenv_marks_staging, site_id
+from superlists.identity import dotenv_marks_staging, dotenv_path, site_id
 
 
 def add_site_id_argument(parser):
@@ -31,18 +31,18 @@ def require_staging(command, expected_site_id=""):
     if settings.STAGING:
         why = (
             f"{FLAG} is set in this process's environment, but this site's .env "
-            f"({settings.DOTENV_FILE}) does not set it, and only the .env marks a server as "
+            f"({dotenv_path()}) does not set it, and only the .env marks a server as "
             f"staging"
         )
     elif in_dotenv:
         why = (
-            f"this site's .env ({settings.DOTENV_FILE}) sets {FLAG}, but the settings "
+            f"this site's .env ({dotenv_path()}) sets {FLAG}, but the settings "
             f"{command} runs with do not: they did not load that .env, or the environment "
             f"overrides it"
         )
     else:
         why = (
             f"this server is not marked as one: set {FLAG}=yes in this server's .env "
-            f"({settings.DOTENV_FILE}) if (and only if) it is staging"
+            f"({dotenv_path()}) if (and only if) it is staging"
         )
     raise CommandError(f"{command} only runs on a staging server, and {why}. Nothing was changed.")

@@ -1,6 +1,8 @@
+import json
 import tempfile
 from io import StringIO
 from pathlib import Path
+from unittest import mock
 
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
@@ -8,6 +10,7 @@ from django.core.management.base import CommandError
 from django.test import TestCase, TransactionTestCase, override_settings
 
 from accounts.models import User
+from functional_tests.management.commands import reset_staging
 from lists.models import Item, List
 from superlists.identity import site_id
 
@@ -101,3 +104,23 @@ class AnotherSitesIdTest(TestCase):
     def test_create_session_runs_on_the_site_with_its_own_id(self):
         key = run("create_session", "edith@example.com", "--site-id", site_id()).strip()
         self.assertTrue(Session.objects.filter(session_key=key).exists())
+
+
+@override_settings(STAGING=True, DOTENV_FILE=STAGING_DOTENV)
+class ResetWithPreflightTest(TransactionTestCase):
+    def test_a_preflight_with_problems_is_printed_and_nothing_is_deleted(self):
+        Item.objects.create(list=List.objects.create(), text="keep me")
+        out = StringIO()
+        with self.assertRaisesMessage(CommandError, "nothing was changed"):
+            call_command("reset_staging", "--preflight", "127.0.0.2", stdout=out)
+        report = json.loads(out.getvalue())
+        self.assertIn("does not cover 127.0.0.2", " ".join(report["problems"]))
+        self.assertEqual(Item.objects.get().text, "keep me")
+
+    def test_a_clean_preflight_is_printed_and_the_database_emptied(self):
+        Item.objects.create(list=List.objects.create(), text="scratch")
+        clean = {"problems": [], "site_id": site_id()}
+        with mock.patch.object(reset_staging, "run_checks", return_value=clean):
+            out = run("reset_staging", "--site-id", site_id(), "--preflight", "127.0.0.2")
+        self.assertEqual(json.loads(out), clean)
+        self.assertFalse(Item.objects.exists())

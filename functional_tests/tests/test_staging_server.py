@@ -1,7 +1,9 @@
+import io
 import json
 import socket
 import tempfile
 import threading
+from contextlib import redirect_stderr
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -98,23 +100,31 @@ class ProvingTheSiteTest(SimpleTestCase):
             "127.0.0.1": report("127.0.0.1", STAGING_ID),
             "prod": report("prod", OTHER_ID, staging=False),
         }
-        self.ran = []
+        self.changed = []
 
     def server(self, target, sitename=""):
         server = StagingServer(target, {"STAGING_SITENAME": sitename} if sitename else {})
-        server.__dict__["connection"] = None  # never used: _manage is the seam
+        # Never used: _manage is the seam.
+        server.__dict__["connection"] = server.__dict__["paths"] = None
 
         def manage(*args):
-            self.ran.append((server.sitename, *args))
+            # What the server's commands do, by its report: refuse, or change and answer.
+            site = self.sites[server.sitename]
             if args[0] == "preflight":
-                return json.dumps(self.sites[server.sitename])
-            return "session-key"
+                return json.dumps(site)
+            asked_for = args[args.index("--site-id") + 1]
+            if not site["staging"] or asked_for != site["site_id"]:
+                raise StagingError(f"{args[0]} refused")
+            if "--preflight" in args and site["problems"]:
+                raise StagingError("The preflight found problems; nothing was changed.")
+            self.changed.append((server.sitename, *args))
+            return json.dumps({**site, "seconds": 0.1}) if "--preflight" in args else "key"
 
         server._manage = manage
         return server
 
     def changes(self):
-        return [args for args in self.ran if args[1] != "preflight"]
+        return self.changed
 
     def test_a_production_site_is_refused_in_every_spelling_and_nothing_is_changed(self):
         port = self.production.port
@@ -148,13 +158,18 @@ class ProvingTheSiteTest(SimpleTestCase):
 
     def test_host_and_port_without_a_sitename_find_the_site_that_answers(self):
         server = self.server(f"127.0.0.1:{self.staging.port}")
-        server.reset()
+        with redirect_stderr(io.StringIO()) as said:
+            server.reset()
         server.create_session("edith@staging.test")
+        self.assertIn("Staging preflight of http://127.0.0.1", said.getvalue())
         self.assertEqual(server.sitename, "staging.test")
         self.assertEqual(
             self.changes(),
             [
-                ("staging.test", "reset_staging", "--site-id", STAGING_ID),
+                (
+                    "staging.test",
+                    *("reset_staging", "--site-id", STAGING_ID, "--preflight", "127.0.0.1"),
+                ),
                 ("staging.test", "create_session", "edith@staging.test", "--site-id", STAGING_ID),
             ],
         )
@@ -164,10 +179,17 @@ class ProvingTheSiteTest(SimpleTestCase):
         problem = "the settings did not load this site's .env (/x/.env): it sets DJANGO_DEBUG…"
         self.sites["staging.test"].update(staging=False, settings_staging=False, problems=[problem])
         server = self.server(f"127.0.0.1:{self.staging.port}")
-        with self.assertRaisesMessage(StagingError, "sets SUPERLISTS_STAGING, but the settings"):
+        with self.assertRaises(StagingError) as refused:
             server.reset()
-        with self.assertRaisesMessage(StagingError, problem[:40]):
-            server.reset()
+        message = str(refused.exception)
+        self.assertIn(
+            "manage.py on site staging.test on 127.0.0.1 does not run with the site's settings: "
+            "the settings did not load",
+            message,
+        )
+        self.assertIn("Its .env marks the site as staging", message)
+        self.assertNotIn("not a staging", message)
+        self.assertEqual(self.changes(), [])
 
     def test_each_preflight_problem_is_named_on_one_screen(self):
         self.sites["staging.test"]["problems"] = ["DEBUG is on: …", "1 migration(s) not applied"]

@@ -74,13 +74,21 @@ class PreflightTest(TestCase):
 
     @override_settings(DEBUG=True, STAGING=False, SITENAME="localhost")
     def test_settings_that_did_not_load_the_dotenv_are_named_with_the_dotenv(self):
-        (problem, *_) = problems()
+        (problem, debug) = problems()
         self.assertIn(f"the settings did not load this site's .env ({SERVER_DOTENV})", problem)
         self.assertIn("SITENAME='staging.example.com' but the settings have 'localhost'", problem)
+        self.assertIn("the .env that turns it off was not loaded", debug)
 
     @override_settings(DEBUG=True)
     def test_debug_turned_on_in_the_code_is_named(self):
-        self.assertIn("DEBUG is on although the .env sets DJANGO_DEBUG_FALSE", " ".join(problems()))
+        (problem,) = problems()
+        self.assertIn("DEBUG is on although the .env sets DJANGO_DEBUG_FALSE", problem)
+
+    @override_settings(DEBUG=True, DOTENV_FILE=write("dev/.env", "SITENAME='staging.example.com'"))
+    def test_debug_on_with_no_flag_in_the_dotenv_says_which_variable_to_set(self):
+        (problem,) = problems()
+        self.assertIn("DEBUG is on: visitors would see debug pages", problem)
+        self.assertIn("Set DJANGO_DEBUG_FALSE=1 in the site's .env", problem)
 
     def test_a_host_the_browser_uses_outside_allowed_hosts_is_named(self):
         (problem,) = problems(host="127.0.0.2")
