@@ -35,8 +35,9 @@ ft: $(STAMP) browser
 reliability: $(STAMP)
 	$(PY) -m unittest discover -s reliability -p 'check_*.py' -t . -v
 
-## bench: throughput against a bare-view ceiling (wrk), FT wall times
+## bench: each trick in process, throughput against a bare-view ceiling (wrk), FT wall times
 bench: $(STAMP) browser
+	$(PY) bench/in_process.py
 	$(PY) bench/throughput.py
 	$(PY) bench/ft_times.py
 

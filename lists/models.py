@@ -30,16 +30,7 @@ class MyListsRow(NamedTuple):
     owner_email: str
 
 
-class ListQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        """Lists a visitor may see: anonymous ones, and owned ones they own or share."""
-        anonymous = models.Q(owner__isnull=True)
-        if not user.is_authenticated:
-            return self.filter(anonymous)
-        return self.filter(anonymous | models.Q(owner=user) | models.Q(shared_with=user)).distinct()
-
-
-class ListManager(models.Manager.from_queryset(ListQuerySet)):
+class ListManager(models.Manager):
     # LEFT JOINs, so that a list without an owner or without items still comes back as a row.
     # Plain SQL that SQLite and PostgreSQL both run as is.
     PAGE_SQL = """
@@ -89,7 +80,7 @@ class ListManager(models.Manager.from_queryset(ListQuerySet)):
         return owned, shared_with_user
 
     def get_with_item_rows(self, list_id):
-        """The list, its owner loaded, and its item rows as List.item_rows() gives them."""
+        """The list, its owner loaded, and its items as (id, text, done) tuples, in order."""
         # One query for what the list page, the busiest page, needs: building the two ORM
         # queries this replaces cost that page more than rendering it. Raises DoesNotExist.
         owner_model = self.model.owner.field.related_model
@@ -133,16 +124,15 @@ class List(models.Model):
     def get_absolute_url(self):
         return reverse("view_list", args=[self.id])
 
-    def item_rows(self):
-        """(id, text, done) for each item, in order: all the list page shows of them."""
-        return list(self.item_set.values_list("id", "text", "done"))
+    def is_owned_by(self, user):
+        """Whether user owns this list (an anonymous list has no owner; a visitor no pk)."""
+        return self.owner_id is not None and self.owner_id == user.pk
 
     def can_be_seen_by(self, user):
-        if self.owner_id is None:
+        """Anyone sees an anonymous list; an owned one, its owner and who it is shared with."""
+        if self.owner_id is None or self.is_owned_by(user):
             return True
-        if not user.is_authenticated:
-            return False
-        return self.owner_id == user.pk or self.shared_with.filter(pk=user.pk).exists()
+        return user.is_authenticated and self.shared_with.filter(pk=user.pk).exists()
 
 
 class Item(models.Model):

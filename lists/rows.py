@@ -1,4 +1,4 @@
-"""The rows of a list's table, rendered in one pass: {{ item_rows(items, list_path) }}."""
+"""The rows of a list's table, rendered in one pass and given to list.html as {{ rows }}."""
 
 # A list page renders one row per item. Through a template each row costs tens of lookups
 # and an escape per value, which made a 20-item page several times slower than the home

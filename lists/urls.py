@@ -1,4 +1,4 @@
-from django.urls import path, register_converter
+from django.urls import include, path, register_converter
 
 from lists import views
 
@@ -20,7 +20,7 @@ class ListIdConverter:
 
 register_converter(ListIdConverter, "list_id")
 
-urlpatterns = [
+list_patterns = [
     path("new", views.new_list, name="new_list"),
     # Any address the login form accepts, `/` included (a/b@example.com is valid).
     path("users/<path:email>/", views.my_lists, name="my_lists"),
@@ -28,4 +28,9 @@ urlpatterns = [
     path("<list_id:list_id>/share", views.share_list, name="share_list"),
     path("<list_id:list_id>/items/<int:item_id>/toggle", views.toggle_item, name="toggle_item"),
     path("<list_id:list_id>/items/<int:item_id>/delete", views.delete_item, name="delete_item"),
+]
+
+urlpatterns = [
+    path("", views.home_page, name="home"),
+    path("lists/", include(list_patterns)),
 ]

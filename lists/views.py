@@ -3,37 +3,23 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import get_template
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import normalize_email
+from lists.first_visit import FirstVisitPage, is_first_visit
 from lists.forms import ItemForm, ShareForm
 from lists.models import Item, List
-from superlists.templating import CsrfInput
+from lists.rows import item_rows
 
-# A first-time visitor (no cookies, no query string) is anonymous, has no messages and always
-# gets the same home page but for its CSRF token: render that page once per process and put
-# each visitor's own token into it. Anyone else gets the page rendered as usual.
-FIRST_VISIT_TOKEN = "csrfTokenOfTheFirstVisitHomePage"
-_first_visit_page = {}
+_first_visit_home = FirstVisitPage("lists/home.html", lambda: {"form": ItemForm()})
 
 
 @require_GET
 def home_page(request):
-    if request.COOKIES or request.GET:
-        return render(request, "lists/home.html", {"form": ItemForm()})
-    if "html" not in _first_visit_page:
-        # The context Django's render would build, but with our placeholder token in place
-        # of the one the csrf context processor would give this visitor.
-        page = get_template("lists/home.html")
-        context = {"request": request}
-        for processor in page.backend.template_context_processors:
-            context.update(processor(request))
-        context.update(csrf_input=CsrfInput(request, token=FIRST_VISIT_TOKEN), form=ItemForm())
-        _first_visit_page["html"] = page.template.render(context)
-    return HttpResponse(_first_visit_page["html"].replace(FIRST_VISIT_TOKEN, get_token(request)))
+    if is_first_visit(request):
+        return _first_visit_home.response(request)
+    return render(request, "lists/home.html", {"form": ItemForm()})
 
 
 @require_POST
@@ -55,19 +41,19 @@ def _only_if_visible(request, found):
     return found
 
 
-def _visible_list_or_404(request, list_id):
-    found = get_object_or_404(List.objects.select_related("owner"), id=list_id)
-    return _only_if_visible(request, found)
-
-
-@require_http_methods(["GET", "POST"])
-def view_list(request, list_id):
-    # The busiest page: the list and its items come in one query (see get_with_item_rows).
+def _list_page_or_404(request, list_id):
+    """The list, its owner and its item rows, in one query, if this visitor may see them."""
+    # The busiest page: building the ORM queries this replaces cost more than rendering it.
     try:
         our_list, items = List.objects.get_with_item_rows(list_id)
     except List.DoesNotExist:
         raise Http404("No such list") from None
-    _only_if_visible(request, our_list)
+    return _only_if_visible(request, our_list), items
+
+
+@require_http_methods(["GET", "POST"])
+def view_list(request, list_id):
+    our_list, items = _list_page_or_404(request, list_id)
     form = ItemForm(for_list=our_list)
     status = 200
     if request.method == "POST":
@@ -79,18 +65,19 @@ def view_list(request, list_id):
 
 
 def _render_list(request, our_list, items, form, share_form=None, status=200):
-    # Items are plain (id, text, done) tuples, rendered in one pass by lists/rows.py.
-    is_owner = our_list.owner_id is not None and our_list.owner_id == request.user.pk
+    is_owner = our_list.is_owned_by(request.user)
     if is_owner and share_form is None:
         share_form = ShareForm()  # only the owner is shown the share form
+    list_path = our_list.get_absolute_url()
     return render(
         request,
         "lists/list.html",
         {
             "list": our_list,
             "title": items[0][1] if items else "To-Do list",
-            "list_path": our_list.get_absolute_url(),
-            "items": items,
+            "list_path": list_path,
+            # Items are plain (id, text, done) tuples, rendered in one pass (lists/rows.py).
+            "rows": item_rows(items, list_path),
             "sharees": list(our_list.shared_with.all()) if our_list.owner_id else [],
             "is_owner": is_owner,
             "form": form,
@@ -102,13 +89,13 @@ def _render_list(request, our_list, items, form, share_form=None, status=200):
 
 @require_POST
 def share_list(request, list_id):
-    our_list = _visible_list_or_404(request, list_id)
-    if our_list.owner_id is None or our_list.owner_id != request.user.pk:
+    our_list, items = _list_page_or_404(request, list_id)
+    if not our_list.is_owned_by(request.user):
         raise PermissionDenied("Only the owner can share a list")
     share_form = ShareForm(data=request.POST)
     if not share_form.is_valid():
         form = ItemForm(for_list=our_list)
-        return _render_list(request, our_list, our_list.item_rows(), form, share_form, 400)
+        return _render_list(request, our_list, items, form, share_form, 400)
     email = normalize_email(share_form.cleaned_data["sharee"])
     if email != our_list.owner.email:
         sharee, _ = get_user_model().objects.get_or_create(email=email)
@@ -118,8 +105,9 @@ def share_list(request, list_id):
 
 
 def _item_or_404(request, list_id, item_id):
-    our_list = _visible_list_or_404(request, list_id)
-    return get_object_or_404(Item, list=our_list, id=item_id)
+    item = get_object_or_404(Item.objects.select_related("list"), list_id=list_id, id=item_id)
+    _only_if_visible(request, item.list)
+    return item
 
 
 def _wants_json(request):

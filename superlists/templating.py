@@ -13,8 +13,6 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import format_html
 
-from lists.rows import item_rows
-
 
 def url(name, *args):
     """The path of a named URL: url('my_lists', email) in a template."""
@@ -25,7 +23,6 @@ def environment(**options):
     env = jinja2.Environment(**options)
     env.globals.update(
         get_messages=get_messages,
-        item_rows=item_rows,
         static=static,
         url=url,
     )

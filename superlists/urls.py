@@ -1,16 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts import views as account_views
-from lists import views as list_views
-
+# Each app declares its own paths, so the project imports none of their code.
 urlpatterns = [
-    path("", list_views.home_page, name="home"),
-    # Staff log in to the admin by emailed link too: its password form is replaced.
-    path("admin/login/", account_views.admin_login),
+    path("", include("lists.urls")),
+    # Before the admin's own: accounts replaces its password login page.
+    path("", include("accounts.urls")),
     path("admin/", admin.site.urls),
-    path("lists/", include("lists.urls")),
-    path("accounts/", include("accounts.urls")),
 ]
 
 handler400 = "superlists.views.bad_request"
