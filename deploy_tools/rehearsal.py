@@ -35,6 +35,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
 from deploy_tools import staging_host  # noqa: E402
+from functional_tests import diagnosis, serverlogs  # noqa: E402
 from functional_tests.browsers import start_browser  # noqa: E402
 from functional_tests.server import StagingServer  # noqa: E402
 from functional_tests.waits import wait_for  # noqa: E402
@@ -231,6 +232,44 @@ class Rehearsal:
             raise RehearsalFailed("the SMTP refusal is not in the site's error log")
         print("The visitor saw the friendly message; the log has the 53x refusal.")
 
+    def failure_reports_read_the_server(self):
+        """What a failing staging FT reads: nginx's error line, a request's own lines, workers."""
+        server = StagingServer(ADDRESS, self.env)
+        try:
+            self._read_the_server(server)
+        finally:
+            # An SSH connection left open keeps its sshd alive past the host's teardown.
+            server.close()
+
+    def _read_the_server(self, server):
+        server.log_mark()  # connect first: what each test pays is the mark alone
+        started, clock = time.time(), time.perf_counter()
+        mark = server.log_mark()
+        mark_seconds = time.perf_counter() - clock
+        visitor = Browser(server.url)
+        visitor.get("/static/css/no-such-file.css")
+        status, headers, page = visitor.get("/lists/no-such-list/")
+        records = server.log_records(started, mark)
+        nginx = [
+            cause
+            for record in records
+            for cause in diagnosis._known(record.text, ADDRESS)
+            if "no-such-file.css" in cause
+        ]
+        request_id = headers.get("X-Request-ID", "")
+        mine = serverlogs.for_request(records, request_id)
+        if not nginx or status != 404 or request_id not in page or not mine:
+            shown = "\n".join(line for record in records for line in record.shown())
+            raise RehearsalFailed(
+                f"a failure report would miss nginx's error line or request {request_id!r}'s "
+                f"lines (HTTP {status}); the log window held:\n{shown}"
+            )
+        workers = {Browser(server.url).get("/")[1]["X-Served-By"] for _ in range(10)}
+        print(f"nginx's error line named: {nginx[0]}")
+        print(f"404 page shows request id {request_id}; its log line: {mine[0].lines[0][:100]}")
+        print(f"10 home pages served by {len(workers)} worker(s): {', '.join(sorted(workers))}")
+        print(f"Marking where the logs end, once per test: {mark_seconds * 1000:.0f} ms")
+
     def login_email_round_trip(self):
         """Time from asking for a login link on staging to reading it over POP3."""
         server = StagingServer(ADDRESS, self.env)
@@ -326,6 +365,7 @@ def main(argv=None):
         ("FT runs aimed at the non-staging site, every spelling", rehearsal.guard_refuses),
         ("SUPERLISTS_STAGING=1 in a production shell", rehearsal.shell_flag_refused),
         ("login email with no EMAIL_PASSWORD on the server", rehearsal.missing_mail_password),
+        ("failure reports read the server's logs", rehearsal.failure_reports_read_the_server),
         ("login email round trip (SMTP, then POP3)", rehearsal.login_email_round_trip),
         ("an FT run against a changed host key is refused", rehearsal.changed_host_key),
         ("a site nginx refuses is undone", rehearsal.refused_nginx_configuration),

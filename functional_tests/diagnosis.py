@@ -41,8 +41,9 @@ def _schema(match, _):
 
 def _nginx_file(match, _):
     return (
-        f"nginx could not serve {match[1]} ({match[3]}): static files not collected there, or "
-        f"nginx's alias points elsewhere."
+        f"nginx could not serve {match[1]} ({match[3]}): a file missing from the site's "
+        f"collected static files (never committed? collectstatic not run?) or nginx's alias "
+        f"pointing elsewhere."
     )
 
 
