@@ -12,7 +12,7 @@ import time
 import unittest
 from pathlib import Path
 
-from django.test.runner import DiscoverRunner
+from superlists.test_runner import TestRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,7 @@ class TimingResult(unittest.TextTestResult):
         super().stopTest(test)
 
 
-class TimingRunner(DiscoverRunner):
+class TimingRunner(TestRunner):
     """The usual test runner, printing a table of test times after the run."""
 
     def get_resultclass(self):

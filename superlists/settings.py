@@ -1,10 +1,6 @@
 """Django settings for Superlists: everything comes from the environment (see .env.example)."""
 
-import atexit
 import os
-import shutil
-import sys
-import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -29,7 +25,6 @@ load_dotenv(DOTENV_FILE)
 # Every missing or malformed variable is reported at the end, all in one message.
 collect_problems()
 
-TESTING = sys.argv[1:2] == ["test"]
 DEBUG = not env_bool("DJANGO_DEBUG_FALSE")
 STAGING = env_bool("SUPERLISTS_STAGING")
 
@@ -65,8 +60,8 @@ INSTALLED_APPS = [
     "lists",
 ]
 # The FT-only management commands (create_session, reset_staging) exist only where they
-# are meant to run: on a staging server, and in the test run that tests them.
-if STAGING or TESTING:
+# are meant to run: on a staging server, and in the test run that tests them (TEST_RUNNER).
+if STAGING:
     INSTALLED_APPS.append("functional_tests")
 
 MIDDLEWARE = [
@@ -187,11 +182,6 @@ LOGIN_TOKEN_MAX_AGE = env_int("LOGIN_TOKEN_MAX_AGE", 3600, minimum=1)
 LOGIN_EMAILS_PER_HOUR = env_int("LOGIN_EMAILS_PER_HOUR", 5, minimum=1)
 
 LOG_DIR = Path(env_str("LOG_DIR", str(BASE_DIR / "logs")))
-if TESTING:
-    # Tests provoke errors on purpose ("kaboom", DisallowedHost): they go to a folder of the
-    # test run's own, never into the developer's real logs/error.log.
-    LOG_DIR = Path(tempfile.mkdtemp(prefix="superlists-test-logs-"))
-    atexit.register(shutil.rmtree, LOG_DIR, ignore_errors=True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -232,9 +222,7 @@ LOGGING = {
         "django.security.DisallowedHost": {"filters": ["one_line"]},
     },
 }
-if TESTING:
-    # Keep the console readable; the test run's own error.log still gets the errors.
-    LOGGING["handlers"]["console"]["level"] = "CRITICAL"
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests run with settings of their own (a log folder, fast password hashes): see there.
+TEST_RUNNER = "superlists.test_runner.TestRunner"
 
 raise_collected_problems()

@@ -4,13 +4,13 @@ from django.core import mail
 from django.core.management import call_command
 
 from accounts.models import LoginToken, User
-from accounts.tests.base import EDITH, AccountsTestCase
 from lists.models import Item, List
+from superlists.tests.base import EDITH, SuperlistsTestCase
 
 BOSS = "boss@example.com"
 
 
-class CreateSuperuserTest(AccountsTestCase):
+class CreateSuperuserTest(SuperlistsTestCase):
     def test_createsuperuser_needs_only_an_email(self):
         # It crashed: 'Manager' object has no attribute 'get_by_natural_key'.
         call_command(
@@ -27,7 +27,7 @@ class CreateSuperuserTest(AccountsTestCase):
             call_command("createsuperuser", email=BOSS, interactive=False, stdout=io.StringIO())
 
 
-class AdminTest(AccountsTestCase):
+class AdminTest(SuperlistsTestCase):
     def setUp(self):
         self.boss = User.objects.create_superuser(BOSS)
 

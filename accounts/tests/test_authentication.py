@@ -2,10 +2,10 @@ from django.contrib.auth import authenticate
 
 from accounts.authentication import PasswordlessAuthenticationBackend
 from accounts.models import LoginToken, User
-from accounts.tests.base import EDITH, AccountsTestCase
+from superlists.tests.base import EDITH, SuperlistsTestCase
 
 
-class AuthenticateTest(AccountsTestCase):
+class AuthenticateTest(SuperlistsTestCase):
     def test_good_token_returns_a_new_user_for_an_unknown_address(self):
         _, raw_token = LoginToken.objects.issue(EDITH)
         user = PasswordlessAuthenticationBackend().authenticate(None, token=raw_token)
@@ -42,7 +42,7 @@ class AuthenticateTest(AccountsTestCase):
         self.assertIsNone(authenticate(None, username=EDITH, password="anything"))
 
 
-class GetUserTest(AccountsTestCase):
+class GetUserTest(SuperlistsTestCase):
     def test_gets_user_by_id(self):
         user = User.objects.create(email=EDITH)
         self.assertEqual(PasswordlessAuthenticationBackend().get_user(user.pk), user)

@@ -12,9 +12,9 @@ from django.core import mail
 from django.test import override_settings
 
 from accounts.models import LoginToken
-from accounts.tests.base import EDITH, LOGIN_LINK, AccountsTestCase, shown_messages
 from accounts.views import CHECK_EMAIL_MESSAGE, MAIL_FAILED_MESSAGE
 from superlists.logs import RequestContextFilter
+from superlists.tests.base import EDITH, LOGIN_LINK, SuperlistsTestCase, shown_messages
 
 # Only ever the loopback address: these tests must not reach any other machine.
 LOOPBACK = "127.0.0.1"
@@ -54,7 +54,7 @@ class RequestContextRecorder(logging.Handler):
         self.records.append(record)
 
 
-class MailOverSmtpTest(AccountsTestCase):
+class MailOverSmtpTest(SuperlistsTestCase):
     def use_smtp_server_at(self, port, **settings):
         self.enterContext(
             override_settings(

@@ -14,10 +14,10 @@ from accounts.models import (
     User,
     normalize_email,
 )
-from accounts.tests.base import EDITH, ONI, AccountsTestCase
+from superlists.tests.base import EDITH, ONI, SuperlistsTestCase
 
 
-class UserTest(AccountsTestCase):
+class UserTest(SuperlistsTestCase):
     def test_user_is_identified_by_email_alone(self):
         user = User.objects.create(email=EDITH)
         self.assertEqual(str(user), EDITH)
@@ -33,7 +33,7 @@ class UserTest(AccountsTestCase):
         self.assertEqual(normalize_email("Edith@Example.com"), normalize_email(EDITH))
 
 
-class LoginTokenTest(AccountsTestCase):
+class LoginTokenTest(SuperlistsTestCase):
     def test_token_has_at_least_128_random_bits_from_secrets(self):
         with mock.patch("accounts.models.secrets.token_urlsafe", wraps=secrets.token_urlsafe) as m:
             _, raw_token = LoginToken.objects.issue(EDITH)
@@ -125,7 +125,7 @@ class LoginTokenTest(AccountsTestCase):
 
 
 @override_settings(LOGIN_EMAILS_PER_HOUR=5)
-class LoginEmailEventTest(AccountsTestCase):
+class LoginEmailEventTest(SuperlistsTestCase):
     def record(self, email=EDITH, ip="192.0.2.1"):
         return LoginEmailEvent.objects.record_if_allowed(email, ip)
 

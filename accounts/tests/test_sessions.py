@@ -6,7 +6,7 @@ from django.core import mail
 
 from accounts.models import User
 from accounts.sessions import create_pre_authenticated_session
-from accounts.tests.base import EDITH, ONI, AccountsTestCase
+from superlists.tests.base import EDITH, ONI, SuperlistsTestCase
 
 AUTH_KEYS = (SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY)
 
@@ -15,7 +15,7 @@ def stored_session(key):
     return import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
 
 
-class PreAuthenticatedSessionTest(AccountsTestCase):
+class PreAuthenticatedSessionTest(SuperlistsTestCase):
     def test_returns_the_key_of_a_saved_session(self):
         key = create_pre_authenticated_session(EDITH)
         self.assertTrue(stored_session(key).exists(key))

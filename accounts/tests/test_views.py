@@ -8,12 +8,12 @@ from django.test import Client, override_settings
 
 from accounts.forms import INVALID_EMAIL_ERROR
 from accounts.models import LoginToken, User
-from accounts.tests.base import EDITH, ONI, AccountsTestCase, shown_messages
 from accounts.views import (
     CHECK_EMAIL_MESSAGE,
     INVALID_LINK_MESSAGE,
     MAIL_FAILED_MESSAGE,
 )
+from superlists.tests.base import EDITH, ONI, SuperlistsTestCase, shown_messages
 
 SEND_MESSAGES = "django.core.mail.backends.locmem.EmailBackend.send_messages"
 MAIL_FAILURES = [
@@ -26,7 +26,7 @@ MAIL_FAILURES = [
 
 
 @override_settings(SITE_URL="https://superlists.example", DEFAULT_FROM_EMAIL="noreply@x.test")
-class SendLoginEmailTest(AccountsTestCase):
+class SendLoginEmailTest(SuperlistsTestCase):
     def test_sends_a_login_email_to_the_address_given(self):
         self.ask_for_login_email(EDITH)
         self.assert_one_login_email_to(EDITH)
@@ -150,7 +150,7 @@ class SendLoginEmailTest(AccountsTestCase):
 
 
 @override_settings(LOGIN_EMAILS_PER_HOUR=2)
-class LoginEmailRateLimitTest(AccountsTestCase):
+class LoginEmailRateLimitTest(SuperlistsTestCase):
     def test_over_the_address_limit_no_mail_is_sent(self):
         for n in range(3):
             self.ask_for_login_email(EDITH, ip=f"192.0.2.{n}")
@@ -210,7 +210,7 @@ class LoginEmailRateLimitTest(AccountsTestCase):
         self.assertEqual(len(mail.outbox), 1)
 
 
-class MailServerFailureTest(AccountsTestCase):
+class MailServerFailureTest(SuperlistsTestCase):
     def test_visitor_sees_a_friendly_message(self):
         for error in MAIL_FAILURES:
             with (
@@ -253,7 +253,7 @@ class MailServerFailureTest(AccountsTestCase):
             self.assertEqual(self.messages_for(response), [INVALID_LINK_MESSAGE])
 
 
-class LoginViewTest(AccountsTestCase):
+class LoginViewTest(SuperlistsTestCase):
     def login_with_new_token(self, email=EDITH, client=None):
         _, raw_token = LoginToken.objects.issue(email)
         return (client or self.client).get("/accounts/login", {"token": raw_token})
@@ -416,7 +416,7 @@ class LoginViewTest(AccountsTestCase):
         self.assertContains(response, 'id="id_error_page"', status_code=405)
 
 
-class LogoutViewTest(AccountsTestCase):
+class LogoutViewTest(SuperlistsTestCase):
     def setUp(self):
         self.client.force_login(User.objects.create(email=EDITH))
 
@@ -441,7 +441,7 @@ class LogoutViewTest(AccountsTestCase):
         self.assertContains(csrf_client.get("/"), f"Logged in as {EDITH}")
 
 
-class NavbarTest(AccountsTestCase):
+class NavbarTest(SuperlistsTestCase):
     def test_logged_in_visitor_sees_email_my_lists_and_a_log_out_form(self):
         self.client.force_login(User.objects.create(email=EDITH))
         response = self.client.get("/")

@@ -10,10 +10,10 @@ from lists.forms import (
     ShareForm,
 )
 from lists.models import ITEM_MAX_LENGTH, Item
-from lists.tests.base import ListsTestCase
+from superlists.tests.base import SuperlistsTestCase
 
 
-class ItemFormTest(ListsTestCase):
+class ItemFormTest(SuperlistsTestCase):
     def test_blank_and_whitespace_items_are_refused(self):
         for text in ("", "   ", "\n\t"):
             form = ItemForm(data={"text": text})
@@ -53,7 +53,7 @@ class ItemFormTest(ListsTestCase):
         self.assertEqual(form.errors["text"], [DUPLICATE_ITEM_ERROR])
 
 
-class ShareFormTest(ListsTestCase):
+class ShareFormTest(SuperlistsTestCase):
     def test_refuses_a_bad_address(self):
         for value in ("", "not-an-email", "a@"):
             self.assertFalse(ShareForm(data={"sharee": value}).is_valid())

@@ -3,10 +3,10 @@ from django.db import IntegrityError
 
 from accounts.models import User
 from lists.models import Item, List
-from lists.tests.base import ListsTestCase
+from superlists.tests.base import SuperlistsTestCase
 
 
-class ListModelTest(ListsTestCase):
+class ListModelTest(SuperlistsTestCase):
     def test_list_ids_are_unguessable_and_distinct(self):
         first, second = List.objects.create(), List.objects.create()
         self.assertNotEqual(first.id, second.id)
@@ -21,15 +21,14 @@ class ListModelTest(ListsTestCase):
         self.assertTrue(our_list.can_be_seen_by(self.stranger))
 
     def test_owned_list_is_seen_by_owner_and_sharees_only(self):
-        our_list = self.make_list("a", owner=self.edith)
-        our_list.shared_with.add(self.oni)
+        our_list = self.make_list("a", owner=self.edith, shared_with=[self.oni])
         self.assertTrue(our_list.can_be_seen_by(self.edith))
         self.assertTrue(our_list.can_be_seen_by(self.oni))
         self.assertFalse(our_list.can_be_seen_by(self.stranger))
 
     def test_only_the_owner_owns_a_list(self):
-        anonymous, edith_own = self.make_list("a"), self.make_list("b", owner=self.edith)
-        edith_own.shared_with.add(self.oni)
+        anonymous = self.make_list("a")
+        edith_own = self.make_list("b", owner=self.edith, shared_with=[self.oni])
         self.assertTrue(edith_own.is_owned_by(self.edith))
         self.assertFalse(edith_own.is_owned_by(self.oni))
         self.assertFalse(edith_own.is_owned_by(AnonymousUser()))
@@ -59,7 +58,7 @@ class ListModelTest(ListsTestCase):
             List.objects.get_with_item_rows("nonexistent")
 
 
-class ItemModelTest(ListsTestCase):
+class ItemModelTest(SuperlistsTestCase):
     def test_items_keep_their_order(self):
         our_list = self.make_list("first", "second", "third")
         self.assertEqual([i.text for i in our_list.item_set.all()], ["first", "second", "third"])

@@ -9,10 +9,10 @@ from accounts.models import User
 from lists.first_visit import PLACEHOLDER
 from lists.forms import DUPLICATE_ITEM_ERROR, EMPTY_ITEM_ERROR, TOO_LONG_ITEM_ERROR
 from lists.models import ITEM_MAX_LENGTH, Item, List
-from lists.tests.base import ListsTestCase
+from superlists.tests.base import SuperlistsTestCase
 
 
-class HomePageTest(ListsTestCase):
+class HomePageTest(SuperlistsTestCase):
     def test_home_page_shows_the_item_box(self):
         for response in (self.client.get("/"), self.client.get("/", {"q": "1"})):
             self.assertContains(response, "Start a new To-Do list")
@@ -55,7 +55,7 @@ TABLE = re.compile(r'<table [^>]*id="id_list_table"[^>]*>(.*?)</table>', re.S)
 BUTTON = re.compile(r"<button ([^>]*)>(.*?)</button>", re.S)
 
 
-class ItemBoxTest(ListsTestCase):
+class ItemBoxTest(SuperlistsTestCase):
     """The book's conventions for the item box, on the home page and on a list's page."""
 
     def pages(self):
@@ -76,7 +76,7 @@ class ItemBoxTest(ListsTestCase):
                 self.assertNotIn("novalidate", ITEM_FORM.search(content)[0])
 
 
-class NewListTest(ListsTestCase):
+class NewListTest(SuperlistsTestCase):
     def test_creates_a_list_with_its_first_item_and_redirects_to_it(self):
         response = self.client.post("/lists/new", {"text": "Buy peacock feathers"})
         new = List.objects.get()
@@ -119,7 +119,7 @@ class NewListTest(ListsTestCase):
         self.assertEqual(self.client.get("/lists/new").status_code, 405)
 
 
-class ViewListTest(ListsTestCase):
+class ViewListTest(SuperlistsTestCase):
     def test_every_form_on_the_page_shares_one_working_csrf_token(self):
         ours = self.make_list("first", owner=self.edith)
         edith = Client(enforce_csrf_checks=True)
@@ -226,8 +226,7 @@ class ViewListTest(ListsTestCase):
         self.assertEqual(Item.objects.count(), 1)
 
     def test_sharee_can_see_and_add(self):
-        ours = self.make_list("first", owner=self.edith)
-        ours.shared_with.add(self.oni)
+        ours = self.make_list("first", owner=self.edith, shared_with=[self.oni])
         self.client.force_login(self.oni)
         self.assertContains(self.client.get(f"/lists/{ours.id}/"), "first")
         self.client.post(f"/lists/{ours.id}/", {"text": "from oni"})
@@ -246,8 +245,9 @@ class ViewListTest(ListsTestCase):
     def test_query_count_does_not_grow_with_items(self):
         self.client.force_login(self.edith)
         one = self.make_list("only", owner=self.edith)
-        many = self.make_list(*[f"item {n}" for n in range(50)], owner=self.edith)
-        many.shared_with.add(self.oni)
+        many = self.make_list(
+            *[f"item {n}" for n in range(50)], owner=self.edith, shared_with=[self.oni]
+        )
         self.client.get(f"/lists/{one.id}/")  # warm the session
         # Session, user, the list with its items, its sharees.
         with self.assertNumQueries(4):
@@ -256,7 +256,7 @@ class ViewListTest(ListsTestCase):
             self.client.get(f"/lists/{many.id}/")
 
 
-class ShareListTest(ListsTestCase):
+class ShareListTest(SuperlistsTestCase):
     def test_owner_can_share_list(self):
         ours = self.make_list("x", owner=self.edith)
         self.client.force_login(self.edith)
@@ -297,8 +297,7 @@ class ShareListTest(ListsTestCase):
         self.assertEqual(ours.shared_with.count(), 0)
 
     def test_only_the_owner_can_share(self):
-        ours = self.make_list("x", owner=self.edith)
-        ours.shared_with.add(self.oni)
+        ours = self.make_list("x", owner=self.edith, shared_with=[self.oni])
         anonymous_list = self.make_list("anon")
         cases = [(self.oni, ours, 403), (self.stranger, ours, 404), (None, ours, 404)]
         cases.append((self.edith, anonymous_list, 403))
@@ -318,7 +317,7 @@ class ShareListTest(ListsTestCase):
         self.assertEqual(self.client.get(f"/lists/{ours.id}/share").status_code, 405)
 
 
-class ItemActionsTest(ListsTestCase):
+class ItemActionsTest(SuperlistsTestCase):
     def test_toggle_marks_done_and_undone(self):
         ours = self.make_list("x")
         item = ours.item_set.get()
@@ -378,7 +377,7 @@ class ItemActionsTest(ListsTestCase):
             self.assertEqual(response.status_code, 404, junk)
 
 
-class MyListsTest(ListsTestCase):
+class MyListsTest(SuperlistsTestCase):
     def test_heading_is_my_lists_and_the_navbar_link_stays_my_lists(self):
         self.client.force_login(self.edith)
         response = self.client.get("/lists/users/edith@example.com/")
@@ -388,8 +387,7 @@ class MyListsTest(ListsTestCase):
 
     def test_shows_owned_and_shared_lists_named_by_first_item(self):
         self.make_list("edith first", "edith second", owner=self.edith)
-        shared = self.make_list("oni's list", owner=self.oni)
-        shared.shared_with.add(self.edith)
+        self.make_list("oni's list", owner=self.oni, shared_with=[self.edith])
         self.make_list("stranger's secret", owner=self.stranger)
         self.client.force_login(self.edith)
         response = self.client.get("/lists/users/edith@example.com/")
@@ -401,8 +399,7 @@ class MyListsTest(ListsTestCase):
     def test_links_owners_and_lists_whose_items_were_all_deleted(self):
         mine = self.make_list("gone soon", owner=self.edith)
         mine.item_set.all().delete()
-        shared = self.make_list("oni's", owner=self.oni)
-        shared.shared_with.add(self.edith)
+        shared = self.make_list("oni's", owner=self.oni, shared_with=[self.edith])
         self.client.force_login(self.edith)
         response = self.client.get("/lists/users/edith@example.com/")
         self.assertContains(
@@ -459,7 +456,7 @@ class MyListsTest(ListsTestCase):
             self.client.get("/lists/users/edith@example.com/")
         for n in range(50):
             self.make_list(f"mine {n}", "second", owner=self.edith)
-            self.make_list(f"shared {n}", owner=self.oni).shared_with.add(self.edith)
+            self.make_list(f"shared {n}", owner=self.oni, shared_with=[self.edith])
         with self.assertNumQueries(3):
             response = self.client.get("/lists/users/edith@example.com/")
         self.assertContains(response, "mine 49")

@@ -12,7 +12,7 @@ from django.test import Client, RequestFactory, SimpleTestCase, TestCase, overri
 from django.urls import path
 from gunicorn.config import Config as GunicornConfig
 
-from accounts.models import User
+from accounts.models import LoginToken
 from superlists.gunicorn_logging import PathOnlyLogger
 from superlists.logs import (
     EscapingFormatter,
@@ -20,6 +20,7 @@ from superlists.logs import (
     RequestContextFilter,
     client_ip,
 )
+from superlists.tests.base import EDITH, SuperlistsTestCase
 from superlists.urls import urlpatterns as site_urlpatterns
 
 logger = logging.getLogger("superlists.tests")
@@ -66,7 +67,7 @@ class CapturedLog:
 
 
 @override_settings(ROOT_URLCONF="superlists.tests.test_requests")
-class RequestIdTest(TestCase):
+class RequestIdTest(SuperlistsTestCase):
     def test_every_response_carries_a_request_id(self):
         first = self.client.get("/")["X-Request-ID"]
         second = self.client.get("/")["X-Request-ID"]
@@ -95,7 +96,7 @@ class RequestIdTest(TestCase):
                 )
 
     def test_log_lines_carry_request_id_ip_method_path_and_user(self):
-        self.client.force_login(User.objects.create(email="edith@example.com"))
+        self.client.force_login(self.edith)
         with CapturedLog() as log:
             response = self.client.get("/logs/", headers={"X-Real-IP": "127.0.0.9"})
         line = next(x for x in log.text.splitlines() if "something worth knowing" in x)
@@ -243,25 +244,30 @@ class StyledErrorPagesTest(TestCase):
 
 
 @override_settings(DEBUG=False)
-class SecurityHeadersTest(TestCase):
+class SecurityHeadersTest(SuperlistsTestCase):
     def test_headers_keep_tokens_out_of_referers_and_frames(self):
         response = self.client.get("/")
         self.assertEqual(response["Referrer-Policy"], "same-origin")
         self.assertEqual(response["X-Content-Type-Options"], "nosniff")
         self.assertEqual(response["X-Frame-Options"], "DENY")
 
-    def test_cookies_are_http_only(self):
-        self.assertTrue(settings.SESSION_COOKIE_HTTPONLY)
-        self.assertTrue(settings.CSRF_COOKIE_HTTPONLY)
+    def test_the_session_and_csrf_cookies_are_sent_http_only(self):
+        first_visit = self.client.get("/")
+        _, raw_token = LoginToken.objects.issue(EDITH)
+        logged_in = self.client.get(f"/accounts/login?token={raw_token}")
+        for response, name in ((first_visit, "csrftoken"), (logged_in, "sessionid")):
+            set_cookie = response.cookies[name].output()
+            self.assertRegex(set_cookie, rf"^Set-Cookie: {name}=\w+;")
+            self.assertIn("; HttpOnly", set_cookie)
 
 
 @override_settings(ROOT_URLCONF="superlists.tests.test_requests")
-class SecretKeyRotationTest(TestCase):
+class SecretKeyRotationTest(SuperlistsTestCase):
     OLD_KEY, NEW_KEY = "old-secret-key-" * 4, "new-secret-key-" * 4
 
     def setUp(self):
         with override_settings(SECRET_KEY=self.OLD_KEY):
-            self.client.force_login(User.objects.create(email="edith@example.com"))
+            self.client.force_login(self.edith)
 
     def test_a_session_signed_with_an_old_key_is_logged_out_with_one_log_line(self):
         # Servers log at INFO: the session's "corrupted" warning reaches the filter, which

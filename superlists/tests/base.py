@@ -1,17 +1,22 @@
-"""The cast and the helpers every accounts test module shares."""
+"""The cast and the helpers every app's tests share: people, lists, emails, messages, time."""
 
 import contextlib
 import html
 import re
 from datetime import timedelta
+from functools import cached_property
 from unittest import mock
 
 from django.core import mail
 from django.test import TestCase
 from django.utils import timezone
 
+from accounts.models import User
+from lists.models import Item, List
+
 EDITH = "edith@example.com"
 ONI = "oni@example.com"
+STRANGER = "stranger@example.com"
 LOGIN_LINK = re.compile(r"(?P<url>https?://\S+/accounts/login\?token=(?P<token>[\w-]+)\S*)")
 ALERT = re.compile(r'<div class="alert [^"]*" role="alert">(.*?)</div>', re.S)
 
@@ -21,7 +26,41 @@ def shown_messages(response):
     return [html.unescape(text) for text in ALERT.findall(response.content.decode())]
 
 
-class AccountsTestCase(TestCase):
+class SuperlistsTestCase(TestCase):
+    """The cast: Edith keeps lists and shares them with her friend Oni; a stranger is nobody.
+
+    Who sees what: anyone sees a list made without logging in; a list someone owns is seen
+    by its owner and by those it is shared with, and never by the stranger. Only the owner
+    shares it. Each person's User is made when a test first names them (self.edith), so a
+    test of signing up starts with nobody.
+    """
+
+    @cached_property
+    def edith(self):
+        return self.person(EDITH)
+
+    @cached_property
+    def oni(self):
+        return self.person(ONI)
+
+    @cached_property
+    def stranger(self):
+        return self.person(STRANGER)
+
+    def person(self, email):
+        """The User for an address, made on first use."""
+        return User.objects.get_or_create(email=email)[0]
+
+    def make_list(self, *texts, owner=None, shared_with=()):
+        """A list holding these items, owned by owner (None: made without logging in)."""
+        new = List.objects.create(owner=owner)
+        for text in texts:
+            Item.objects.create(list=new, text=text)
+        new.shared_with.add(*shared_with)
+        return new
+
+    # Email: the login emails, read from Django's outbox.
+
     def ask_for_login_email(self, email=EDITH, ip="192.0.2.10", **extra):
         """POST the navbar's login form, as a visitor from the given client IP."""
         return self.client.post(
@@ -45,6 +84,8 @@ class AccountsTestCase(TestCase):
         self.assertEqual(response.status_code, 302)
         next_page = self.client.get(response["Location"])
         return shown_messages(next_page)
+
+    # Time, without sleeping: the site asks accounts.clock for it.
 
     @contextlib.contextmanager
     def clock_moved(self, **delta):
