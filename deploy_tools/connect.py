@@ -1,12 +1,13 @@
 """SSH connections to a Superlists server, with the host key checked against known_hosts."""
 
-import os
 from pathlib import Path
 
 import paramiko
 from fabric import Connection
 
-TRUE_WORDS = {"1", "y", "yes", "true", "on"}
+from superlists.env import BadVariable, Variables
+
+WHERE_TO_SET = "in the environment you run fab or the functional tests from"
 
 
 class ConnectError(Exception):
@@ -53,18 +54,19 @@ class AcceptNewHost(paramiko.MissingHostKeyPolicy):
 
 def settings_from_environment(environ=None):
     """The SSH settings a developer or CI sets in the environment, with their defaults."""
-    environ = os.environ if environ is None else environ
-    port = environ.get("STAGING_SSH_PORT", "").strip()
-    if port and not port.isdigit():
-        raise ConnectError(f"STAGING_SSH_PORT={port!r} is not a port number.")
-    return {
-        "user": environ.get("STAGING_SSH_USER", "").strip() or None,
-        "key_filename": environ.get("STAGING_SSH_KEY", "").strip() or None,
-        "port": int(port) if port else None,
-        "known_hosts": environ.get("SUPERLISTS_KNOWN_HOSTS", "").strip()
-        or str(Path.home() / ".ssh" / "known_hosts"),
-        "accept_new": environ.get("SUPERLISTS_ACCEPT_NEW_HOST", "").strip().lower() in TRUE_WORDS,
-    }
+    variables = Variables(environ, where=WHERE_TO_SET)
+    try:
+        return {
+            "user": variables.str("STAGING_SSH_USER") or None,
+            "key_filename": variables.str("STAGING_SSH_KEY") or None,
+            "port": variables.int("STAGING_SSH_PORT", None, minimum=1, what="a port number"),
+            "known_hosts": variables.str(
+                "SUPERLISTS_KNOWN_HOSTS", str(Path.home() / ".ssh" / "known_hosts")
+            ),
+            "accept_new": variables.bool("SUPERLISTS_ACCEPT_NEW_HOST"),
+        }
+    except BadVariable as error:
+        raise ConnectError(str(error)) from None
 
 
 def verify_host_keys(connection, known_hosts, accept_new=False):

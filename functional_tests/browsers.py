@@ -8,6 +8,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 from functional_tests.network import log_network, trail
+from functional_tests.server import WHERE_TO_SET
+from superlists.env import Variables
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -31,7 +33,7 @@ _FLAGS = (
 
 def headless():
     """Headless unless SELENIUM_HEADLESS=0 asks to watch the browser on a desktop."""
-    return os.environ.get("SELENIUM_HEADLESS", "1").strip().lower() not in {"0", "no", "false"}
+    return Variables(where=WHERE_TO_SET).bool("SELENIUM_HEADLESS", default=True)
 
 
 def start_browser():

@@ -48,12 +48,13 @@ from django.test import override_settings
 from functional_tests import serverlogs
 from functional_tests.ormguard import server_side
 from functional_tests.waits import wait_for
-from superlists.env import is_yes, parse_dotenv
+from superlists.env import Variables, is_yes, parse_dotenv
 from superlists.identity import HEADER as SITE_HEADER
 from superlists.identity import STAGING_FLAG, parse_header
 from superlists.logs import RequestContextFilter
 
 EMAIL_TIMEOUT = 10
+WHERE_TO_SET = "in the environment you run the functional tests from"
 LOG_FORMAT = (
     "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s ip=%(client_ip)s "
     "%(method)s %(path)s user=%(user)s] %(message)s"
@@ -75,7 +76,7 @@ class Email:
 
 def get_server(test_case):
     """The server this run targets: staging when STAGING_SERVER is set, else the live server."""
-    target = os.environ.get("STAGING_SERVER", "").strip()
+    target = Variables(where=WHERE_TO_SET).str("STAGING_SERVER")
     if target:
         return StagingServer.for_target(target)
     return LocalServer(test_case)
@@ -169,11 +170,12 @@ class StagingServer:
     def __init__(self, target, environ):
         self.url = (target if "://" in target else f"http://{target}").rstrip("/")
         self.host = urlsplit(self.url).hostname
-        self._named_site = environ.get("STAGING_SITENAME", "").strip()
+        variables = Variables(environ, where=WHERE_TO_SET)
+        self._named_site = variables.str("STAGING_SITENAME")
         # Until the preflight: then the site that answers the URL, unless one is named.
         self.sitename = self._named_site or self.host
-        self.ssh_target = environ.get("STAGING_SSH_HOST", "").strip() or self.host
-        self.email_domain = environ.get("STAGING_EMAIL_DOMAIN", "").strip() or "staging.test"
+        self.ssh_target = variables.str("STAGING_SSH_HOST", self.host)
+        self.email_domain = variables.str("STAGING_EMAIL_DOMAIN", "staging.test")
         self.pop3 = _Pop3Mailbox.from_environment(environ, default_host=self.host)
         self._lock = threading.Lock()
         self._unreachable = None
@@ -433,15 +435,15 @@ class _Pop3Mailbox:
 
     @classmethod
     def from_environment(cls, environ, default_host):
-        use_ssl = environ.get("POP3_SSL", "").strip().lower() in {"1", "y", "yes", "true", "on"}
-        port = environ.get("POP3_PORT", "").strip() or ("995" if use_ssl else "110")
+        variables = Variables(environ, where=WHERE_TO_SET)
+        use_ssl = variables.bool("POP3_SSL")
         return cls(
-            host=environ.get("POP3_HOST", "").strip() or default_host,
-            port=int(port),
-            user=environ.get("POP3_USER", "").strip(),
-            password=environ.get("POP3_PASSWORD", ""),
+            host=variables.str("POP3_HOST", default_host),
+            port=variables.int("POP3_PORT", 995 if use_ssl else 110, minimum=1, what="a port"),
+            user=variables.str("POP3_USER"),
+            password=environ.get("POP3_PASSWORD", ""),  # as typed: spaces may be part of it
             use_ssl=use_ssl,
-            cafile=environ.get("POP3_CAFILE", "").strip() or None,
+            cafile=variables.str("POP3_CAFILE") or None,
         )
 
     def __str__(self):

@@ -20,10 +20,14 @@ _problems = None
 WHERE_TO_SET = "in the environment or in the site's .env file (see .env.example)"
 
 
-def _problem(sentence, fallback):
+class BadVariable(ImproperlyConfigured, ValueError):
+    """An environment variable is unset or holds junk; the message names it and says how."""
+
+
+def _problem(sentence, fallback, where=WHERE_TO_SET):
     """Raise the sentence, or note it and go on with fallback while settings are read."""
     if _problems is None:
-        raise ImproperlyConfigured(f"{sentence} Set it {WHERE_TO_SET}.")
+        raise BadVariable(f"{sentence} Set it {where}.")
     _problems.append(sentence)
     return fallback
 
@@ -40,64 +44,84 @@ def raise_collected_problems():
     problems, _problems = _problems or [], None
     if problems:
         them = "it" if len(problems) == 1 else "them"
-        raise ImproperlyConfigured(f"{' '.join(problems)} Set {them} {WHERE_TO_SET}.")
+        raise BadVariable(f"{' '.join(problems)} Set {them} {WHERE_TO_SET}.")
 
 
 def is_yes(raw):
-    """Whether a yes/no word says yes; junk is no (env_bool is where junk is refused)."""
+    """Whether a yes/no word says yes; junk is no (Variables.bool is where junk is refused)."""
     return (raw or "").strip().lower() in TRUE_WORDS
 
 
-def env_bool(name, default=False):
-    """Read a yes/no variable; anything that is not clearly one of them is an error."""
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    word = raw.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    return _problem(
-        f"{name}={raw!r} is not a yes/no value: use one of 1, yes, true or 0, no, false.",
-        default,
-    )
+class Variables:
+    """Typed reads of environment variables: the site's settings, the FT tools and fab's."""
+
+    # One reader, so that `off` is false and `POP3_PORT=abc` a sentence everywhere.
+
+    def __init__(self, environ=None, where=WHERE_TO_SET):
+        self._environ = environ
+        self.where = where  # how the person running this sets a variable, for the sentences
+
+    @property
+    def environ(self):
+        return os.environ if self._environ is None else self._environ
+
+    def _problem(self, sentence, fallback):
+        return _problem(sentence, fallback, self.where)
+
+    def bool(self, name, default=False):
+        """A yes/no variable; anything that is not clearly one of them is an error."""
+        raw = self.environ.get(name)
+        if raw is None:
+            return default
+        word = raw.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        return self._problem(
+            f"{name}={raw!r} is not a yes/no value: use one of 1, yes, true or 0, no, false.",
+            default,
+        )
+
+    def int(self, name, default, minimum=0, what="a whole number"):
+        """A whole number, with a sentence instead of a ValueError when it is not one."""
+        raw = self.environ.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            return self._problem(f"{name}={raw!r} is not {what}.", default)
+        if value < minimum:
+            return self._problem(f"{name}={raw!r} must be at least {minimum}.", default)
+        return value
+
+    def required(self, name, why):
+        """A variable that must be set, naming it and how to set it when it is not."""
+        value = self.environ.get(name, "").strip()
+        if not value:
+            return self._problem(f"{name} is not set, and {why}.", "")
+        return value
+
+    def str(self, name, default=""):
+        """A plain string variable, blank meaning unset."""
+        return self.environ.get(name, "").strip() or default
+
+    def list(self, name, default=()):
+        """A comma-separated list, dropping blanks."""
+        raw = self.environ.get(name)
+        if raw is None:
+            return list(default)
+        return [part.strip() for part in raw.split(",") if part.strip()]
 
 
-def env_int(name, default, minimum=0):
-    """Read a whole number, with a sentence instead of a ValueError when it is not one."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        return _problem(f"{name}={raw!r} is not a whole number.", default)
-    if value < minimum:
-        return _problem(f"{name}={raw!r} must be at least {minimum}.", default)
-    return value
-
-
-def env_required(name, why):
-    """Read a variable that must be set, naming it and how to set it when it is not."""
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return _problem(f"{name} is not set, and {why}.", "")
-    return value
-
-
-def env_str(name, default=""):
-    """Read a plain string variable, treating blank as unset."""
-    value = os.environ.get(name, "").strip()
-    return value or default
-
-
-def env_list(name, default=()):
-    """Read a comma-separated list, dropping blanks."""
-    raw = os.environ.get(name)
-    if raw is None:
-        return list(default)
-    return [part.strip() for part in raw.split(",") if part.strip()]
+# The settings' readers: this process's environment, problems collected while settings load.
+_process = Variables()
+env_bool = _process.bool
+env_int = _process.int
+env_required = _process.required
+env_str = _process.str
+env_list = _process.list
 
 
 def parse_dotenv(text):

@@ -6,7 +6,11 @@ from unittest import mock
 from django.core.exceptions import ImproperlyConfigured
 from django.test import SimpleTestCase
 
+from deploy_tools.connect import ConnectError, settings_from_environment
+from functional_tests.browsers import headless
+from functional_tests.server import _Pop3Mailbox
 from superlists.env import (
+    BadVariable,
     env_bool,
     env_int,
     env_list,
@@ -37,6 +41,37 @@ class EnvBoolTest(SimpleTestCase):
             self.assertRaisesMessage(ImproperlyConfigured, "FLAG='maybe' is not a yes/no"),
         ):
             env_bool("FLAG")
+
+
+class OneReaderTest(SimpleTestCase):
+    """The site, the FT tools and fab read a variable the same way (superlists.env.Variables)."""
+
+    def test_off_is_false_for_the_site_the_browsers_and_ssh(self):
+        with mock.patch.dict(os.environ, {"FLAG": "off", "SELENIUM_HEADLESS": "off"}):
+            self.assertIs(env_bool("FLAG", default=True), False)
+            self.assertIs(headless(), False)  # off meant "headless on" here
+        ssh = settings_from_environment({"SUPERLISTS_ACCEPT_NEW_HOST": "off"})
+        self.assertIs(ssh["accept_new"], False)
+        self.assertEqual(_Pop3Mailbox.from_environment({"POP3_SSL": "off"}, "host").port, 110)
+
+    def test_a_port_that_is_not_a_number_is_a_sentence_naming_it(self):
+        with self.assertRaisesMessage(
+            BadVariable,
+            "POP3_PORT='abc' is not a port. Set it in the environment you run the "
+            "functional tests from.",
+        ):
+            _Pop3Mailbox.from_environment({"POP3_PORT": "abc"}, "host")
+        with self.assertRaisesMessage(ConnectError, "STAGING_SSH_PORT='ssh' is not a port"):
+            settings_from_environment({"STAGING_SSH_PORT": "ssh"})
+
+    def test_junk_yes_no_in_the_tools_is_a_sentence(self):
+        with (
+            mock.patch.dict(os.environ, {"SELENIUM_HEADLESS": "maybe"}),
+            self.assertRaisesMessage(BadVariable, "SELENIUM_HEADLESS='maybe' is not a yes/no"),
+        ):
+            headless()
+        with self.assertRaisesMessage(BadVariable, "POP3_SSL='sometimes' is not a yes/no"):
+            _Pop3Mailbox.from_environment({"POP3_SSL": "sometimes"}, "host")
 
 
 class EnvIntTest(SimpleTestCase):
