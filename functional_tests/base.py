@@ -8,13 +8,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.staticfiles.testing import StaticLiveServerTestCase
-from django.core.servers.basehttp import ThreadedWSGIServer
 from django.test import tag
-from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
 from selenium.common.exceptions import WebDriverException
 
 from functional_tests import diagnosis
 from functional_tests.browsers import forget_everything, pool
+from functional_tests.internals import NotesItsFailures, QuickLiveServerThread
 from functional_tests.ormguard import forbid_direct_queries
 from functional_tests.pages import ErrorPage
 from functional_tests.server import get_server
@@ -28,38 +27,11 @@ TRACEBACK_LINES = 8
 OFF_SCREEN = {"gunicorn-access.log"}
 
 
-class _OneRequestPerConnection(QuietWSGIRequestHandler):
-    """Close the connection after each response."""
-
-    # The warm browser outlives each class's live server; a kept-alive connection would
-    # leave a request thread behind that touches the shared test database after teardown.
-    protocol_version = "HTTP/1.0"
-
-
-class _QuickToStopServer(ThreadedWSGIServer):
-    """A live server that notices it should stop within 0.05 s, not the default 0.5 s."""
-
-    def serve_forever(self, poll_interval=0.05):
-        super().serve_forever(poll_interval)
-
-
-class _LiveServerThread(LiveServerThread):
-    server_class = _QuickToStopServer
-
-    def _create_server(self, connections_override=None):
-        return self.server_class(
-            (self.host, self.port),
-            _OneRequestPerConnection,
-            allow_reuse_address=False,
-            connections_override=connections_override,
-        )
-
-
 @tag("ft")
-class FunctionalTest(StaticLiveServerTestCase):
+class FunctionalTest(NotesItsFailures, StaticLiveServerTestCase):
     """A story against the server under test; browsers stay warm, visitors start fresh."""
 
-    server_thread_class = _LiveServerThread
+    server_thread_class = QuickLiveServerThread
 
     @classmethod
     def setUpClass(cls):
@@ -126,17 +98,11 @@ class FunctionalTest(StaticLiveServerTestCase):
         except AssertionError as error:
             raise AssertionError(with_cause(str(error))) from None
 
-    def _problems(self):
-        # unittest records a failed test method in its result before tearDown runs.
-        result = getattr(getattr(self, "_outcome", None), "result", None)
-        problems = getattr(result, "errors", []) + getattr(result, "failures", [])
-        return [text for test, text in problems if test is self]
-
     def _passed(self):
-        return not self._problems()
+        return not self.failures_so_far()
 
     def _failure_line(self):
-        problems = self._problems()
+        problems = self.failures_so_far()
         if not problems:
             return "(no cause known from the pages or the server's log)"
         return problems[-1].strip().splitlines()[-1]

@@ -1,12 +1,12 @@
 """Debian's Chromium driven through its own chromedriver: nothing downloaded, started rarely."""
 
-import atexit
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from functional_tests.internals import at_worker_exit
 from functional_tests.network import log_network, trail
 from functional_tests.server import WHERE_TO_SET
 from superlists.env import Variables
@@ -69,6 +69,7 @@ class BrowserPool:
     def __init__(self):
         self._idle = {}
         self._spare = None
+        self._quits_at_exit_of = None  # the process whose exit quits these browsers
 
     def acquire(self, role):
         """The warm browser for role (for example "edith" or "oni"), started on first use."""
@@ -78,6 +79,10 @@ class BrowserPool:
         if self._spare is not None:
             spare, self._spare = self._spare, None
             return spare.result()
+        if self._quits_at_exit_of != os.getpid():
+            # Per process: a --parallel worker is a fork of the process that imported this.
+            at_worker_exit(self.quit_all)
+            self._quits_at_exit_of = os.getpid()
         browser = start_browser()
         self._spare = _executor.submit(start_browser)
         return browser
@@ -100,4 +105,3 @@ class BrowserPool:
 
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spare-browser")
 pool = BrowserPool()
-atexit.register(pool.quit_all)
