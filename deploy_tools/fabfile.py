@@ -4,6 +4,7 @@ import contextlib
 import hashlib
 import io
 import os
+import re
 import secrets
 import shlex
 import subprocess
@@ -25,11 +26,14 @@ from invoke.exceptions import Exit, UnexpectedExit  # noqa: E402
 
 from deploy_tools import connect  # noqa: E402
 from deploy_tools.sitepaths import (  # noqa: E402
+    HOST_SITES_DIR,
     NGINX_ERROR_LOG,
     NGINX_PID,
     NGINX_PROGRAM,
+    NGINX_USER,
     SUPERVISOR_SOCKET,
     SitePaths,
+    host_include,
 )
 from superlists.env import format_dotenv, parse_dotenv  # noqa: E402
 
@@ -239,6 +243,19 @@ def _check_host(conn, site):
                 f"unit and nginx site (see deploy_tools/provisioning_notes.md)."
             )
         return
+    folder = HOST_SITES_DIR / site.user
+    if not _ok(conn, f"test -d {_q(folder)} && test -w {_q(folder)} && test -O {_q(folder)}"):
+        raise DeployError(
+            f"This host has no systemd, and {folder} (where root's nginx and supervisord "
+            f"look for {site.user}'s sites) is missing or not {site.user}'s. As root: "
+            f"install -d -o {site.user} -m 755 {folder} (see deploy_tools/provisioning_notes.md)."
+        )
+    if not _ok(conn, f"id -nG {NGINX_USER} | grep -qw {_q(site.user)}"):
+        raise DeployError(
+            f"nginx's workers ({NGINX_USER}) are not in {site.user}'s group on this host, so "
+            f"they cannot reach the gunicorn socket (srwxrwx---). As root: usermod -aG "
+            f"{site.user} {NGINX_USER}, then restart nginx."
+        )
     if not _ok(conn, f"{SUPERVISORCTL} status {NGINX_PROGRAM}"):
         raise DeployError(
             f"{conn.host} has no systemd, and {conn.user} cannot reach the Superlists "
@@ -256,8 +273,10 @@ def _make_folders(conn, site):
     conn.run(
         f"chmod o+x {_q(p.home)} && mkdir -p {_q(p.releases)} {_q(p.static)} {_q(p.logs)} && "
         f"chmod 755 {_q(p.sites)} {_q(p.root)} {_q(p.static)} && "
-        # nginx (root) appends to these; creating them here keeps them ours and readable.
-        f"touch {' '.join(_q(log) for log in logs)}",
+        # nginx (root) appends to these; creating them here keeps them ours. Logs (and the
+        # addresses in them) are for the site's user only; supervisord's own file is root's.
+        f"touch {' '.join(_q(log) for log in logs)} && chmod 700 {_q(p.logs)} && "
+        f'find {_q(p.logs)} -type f -user "$(id -u)" -exec chmod go-rwx {{}} +',
         hide=True,
         in_stream=False,
     )
@@ -376,6 +395,14 @@ def _update_services(conn, site):
     live = _ok(conn, f"test -e {_q(p.source / 'manage.py')}")
     if site.init == "systemd":
         unit = f"/etc/systemd/system/{p.service}.service"
+        # The gunicorn socket is srwxrwx---: nginx's workers reach it as members of our group.
+        conn.run(
+            f"id -nG {NGINX_USER} | grep -qw {_q(site.user)} || "
+            f"{{ sudo -n usermod -aG {_q(site.user)} {NGINX_USER} && "
+            f"sudo -n systemctl reload nginx; }}",
+            hide=True,
+            in_stream=False,
+        )
         conn.run(
             f"sudo -n ln -sfn {_q(p.nginx_conf)} /etc/nginx/sites-enabled/{_q(p.sitename)} && "
             f"sudo -n cp {_q(service_path)} {unit} && sudo -n systemctl daemon-reload && "
@@ -388,6 +415,13 @@ def _update_services(conn, site):
         if nginx_changed:
             _reload_nginx(conn, site, previous_nginx)
         return nginx_changed or service_changed
+    # Root's supervisord and nginx include the site's files through links in our folder.
+    conn.run(
+        f"ln -sfn {_q(p.nginx_conf)} {_q(host_include(site.user, p.sitename, 'nginx'))} && "
+        f"ln -sfn {_q(service_path)} {_q(host_include(site.user, p.sitename, 'supervisor'))}",
+        hide=True,
+        in_stream=False,
+    )
     # supervisord reads our program file through its [include]; `update` adds the program,
     # restarts it if its file changed and is a no-op otherwise. Before the first deploy
     # there is nothing to start.
@@ -421,9 +455,13 @@ def _reload_nginx(conn, site, previous):
         undone = "The previous one is back in place, and nginx still serves it"
     else:
         conn.run(f"rm -f {_q(path)}", hide=True, in_stream=False)
-        if site.init == "systemd":  # a dangling link in sites-enabled would fail nginx -t too
+        # A dangling link in the folder nginx includes would fail its next reload too.
+        if site.init == "systemd":
             link = f"/etc/nginx/sites-enabled/{site.paths.sitename}"
             conn.run(f"sudo -n rm -f {_q(link)}", hide=True, in_stream=False)
+        else:
+            link = host_include(site.user, site.paths.sitename, "nginx")
+            conn.run(f"rm -f {_q(link)}", hide=True, in_stream=False)
         undone = "It was removed, and nginx runs on as before"
     raise DeployError(
         f"nginx refused the site's new configuration ({refusal}). {undone}: check the "
@@ -556,6 +594,10 @@ def gunicorn_command(site):
             f"--error-logfile {p.logs / 'gunicorn.log'}",
             "--capture-output",
             "--no-control-socket",
+            # The socket is srwxrwx---: its user and group (nginx's workers are in the group).
+            "--umask 007",
+            # Access lines without query strings: a login link's token never reaches the log.
+            "--logger-class superlists.gunicorn_logging.PathOnlyLogger",
             "superlists.wsgi:application",
         ]
     )
@@ -590,7 +632,7 @@ def render_nginx_site(site):
         )
         redirect_block = (
             f"server {{\n    listen {address}80;\n    server_name {p.sitename};\n"
-            f"    return 301 https://$host$request_uri;\n}}\n"
+            f"    server_tokens off;\n    return 301 https://{p.sitename}$request_uri;\n}}\n"
         )
     return render(
         "nginx-site.conf",
@@ -602,6 +644,8 @@ def render_nginx_site(site):
         logs=p.logs,
         static=p.static,
         socket=p.socket,
+        log_format=f"superlists_{re.sub(r'[^A-Za-z0-9_]', '_', p.sitename)}",
+        known_hosts="|".join(re.escape(host) for host in site.allowed_hosts.split(",")),
     )
 
 
@@ -804,12 +848,15 @@ def _ok(conn, command):
 
 
 def _write_file(conn, path, text, mode="644"):
-    """Replace a remote file atomically with text."""
-    conn.run(
-        f"umask 077 && printf %s {shlex.quote(text)} > {_q(path)}.new && "
-        f"chmod {mode} {_q(path)}.new && mv {_q(path)}.new {_q(path)}",
-        hide=True,
-        in_stream=False,
+    """Replace a remote file atomically with text, sent on stdin."""
+    # Never on the command line: every local user sees it in `ps`, and a failed command is
+    # printed whole. The .env holds the secret key and the mail password.
+    _pipe(
+        conn,
+        f"umask 077 && cat > {_q(path)}.new && chmod {mode} {_q(path)}.new && "
+        f"mv {_q(path)}.new {_q(path)}",
+        text.encode(),
+        what=f"Writing {path}",
     )
 
 
@@ -827,7 +874,7 @@ def _write_if_changed(conn, path, text, mode="644", current=None):
     return True
 
 
-def _pipe(conn, command, data):
+def _pipe(conn, command, data, what="Unpacking the source"):
     """Run command on the server with data on its stdin (invoke's stdin pump is bytewise)."""
     channel = conn.create_session()
     try:
@@ -839,4 +886,4 @@ def _pipe(conn, command, data):
     finally:
         channel.close()
     if status:
-        raise DeployError(f"Unpacking the source on the server failed ({status}): {errors.strip()}")
+        raise DeployError(f"{what} on the server failed ({status}): {errors.strip()}")

@@ -17,11 +17,13 @@ exits non-zero if any check failed.
 import argparse
 import contextlib
 import html
+import http.client
 import os
 import pwd
 import re
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 import tempfile
@@ -289,6 +291,51 @@ class Rehearsal:
             f"slowest {times[-1]:.2f} s (5 tries)"
         )
 
+    def secrets_and_trust(self):
+        """No usable token in any log, logs and socket private, other Hosts dropped by nginx."""
+        server = StagingServer(ADDRESS, self.env)
+        address = server.email_for("tokens")
+        Browser(server.url).post("/accounts/send_login_email", {"email": address})
+        body = server.wait_for_email(address, "Your login link for Superlists").body
+        url = re.search(r"http://\S+/accounts/login\?token=([\w-]+)", body)
+        link_checker = http.client.HTTPConnection(ADDRESS, 80, timeout=10)
+        link_checker.request("HEAD", url[0].removeprefix(server.url))
+        head = link_checker.getresponse()
+        site = self.home() / "sites" / ADDRESS
+        logs = sorted(path for path in (site / "logs").iterdir() if path.is_file())
+        leaked = [path.name for path in logs if url[1] in path.read_text(errors="replace")]
+        if leaked or head.status != 405:
+            raise RehearsalFailed(f"HEAD answered {head.status}; the token is in {leaked}")
+        visitor = Browser(server.url)
+        status, headers, _ = visitor.get(url[0].removeprefix(server.url))
+        if status != 302 or "Logged in as" not in visitor.get(headers["Location"])[2]:
+            raise RehearsalFailed(f"the link, HEADed first, did not log in: {status}")
+        print(f"HEAD {head.status}; the token is in none of {len(logs)} logs; the link logged in")
+        # supervisord's own log of gunicorn is root's: the 700 folder keeps it private too.
+        mine = [path for path in logs if path.stat().st_uid == (site / "logs").stat().st_uid]
+        private = {path.name: oct(path.stat().st_mode & 0o777) for path in [site / "logs", *mine]}
+        socket_mode = (site / "gunicorn.sock").stat().st_mode
+        if (
+            any(int(mode, 8) & 0o077 for mode in private.values())
+            or private["logs"] != "0o700"
+            or stat.S_IMODE(socket_mode) != 0o770
+        ):
+            raise RehearsalFailed(f"logs {private}, socket {oct(socket_mode)}: not private")
+        print(f"Logs for the site's user only ({len(private)} checked); socket srwxrwx---")
+        scanner = http.client.HTTPConnection(ADDRESS, 80, timeout=10)
+        scanner.request("GET", "/", headers={"Host": "scanner.example"})
+        try:
+            answer = scanner.getresponse().status
+        except http.client.RemoteDisconnected:
+            answer = "no answer (444)"
+        seen = [p.name for p in logs if "scanner.example" in p.read_text(errors="replace")]
+        if answer != "no answer (444)" or set(seen) - {"nginx-access.log"}:
+            raise RehearsalFailed(f"Host: scanner.example got {answer}; it reached {seen}")
+        server_header = Browser(server.url).get("/")[1]["Server"]
+        if server_header != "nginx":
+            raise RehearsalFailed(f"nginx names its version: Server: {server_header}")
+        print(f"Host: scanner.example: {answer}, Django never saw it; Server: {server_header}")
+
     def changed_host_key(self):
         """An FT run against a host whose SSH key changed refuses with a sentence."""
         with tempfile.TemporaryDirectory() as folder:
@@ -367,6 +414,7 @@ def main(argv=None):
         ("login email with no EMAIL_PASSWORD on the server", rehearsal.missing_mail_password),
         ("failure reports read the server's logs", rehearsal.failure_reports_read_the_server),
         ("login email round trip (SMTP, then POP3)", rehearsal.login_email_round_trip),
+        ("no token in any log, private logs and socket, other Hosts", rehearsal.secrets_and_trust),
         ("an FT run against a changed host key is refused", rehearsal.changed_host_key),
         ("a site nginx refuses is undone", rehearsal.refused_nginx_configuration),
     ]

@@ -16,6 +16,16 @@ SUPERVISOR_SOCKET = HOST_RUN_DIR / "supervisor.sock"
 NGINX_PROGRAM = "nginx"
 NGINX_ERROR_LOG = HOST_RUN_DIR / "nginx" / "error.log"  # readable by every deploy user
 NGINX_PID = HOST_RUN_DIR / "nginx" / "nginx.pid"
+# Root's nginx and supervisord include site files only from here: one folder per deploy user,
+# made by root (staging_host.py up, or by hand), where fab links that user's sites. A local
+# user without a folder cannot feed them configuration.
+HOST_SITES_DIR = PurePosixPath("/etc/superlists/sites")
+NGINX_USER = "www-data"
+
+
+def host_include(user, sitename, kind):
+    """The link, in the user's root-made folder, that root's nginx or supervisord includes."""
+    return HOST_SITES_DIR / user / f"{check_sitename(sitename)}.{kind}.conf"
 
 
 def check_sitename(sitename):

@@ -29,6 +29,7 @@ MAIL_USER = "stagingmail"  # owns the catch-all Maildir and logs in over POP3
 SMTP_USER = "superlists-smtp"  # the site's SMTP AUTH account (Dovecot-only, no system user)
 MAIL_DOMAIN = "staging.test"
 RUN_DIR = Path("/run/superlists")  # must match deploy_tools.sitepaths.HOST_RUN_DIR
+SITES_DIR = Path("/etc/superlists/sites")  # must match deploy_tools.sitepaths.HOST_SITES_DIR
 POSTFIX_PID = Path("/var/spool/postfix/pid/master.pid")
 POSTFIX_LOG = Path("/var/log/superlists-staging-postfix.log")
 PACKAGES = ("openssh-server", "nginx", "postfix", "dovecot-pop3d", "supervisor", "rsync")
@@ -216,6 +217,7 @@ def ensure_user(name, shell):
 def make_users(state):
     home = ensure_user(DEPLOY_USER, "/bin/bash")
     ensure_user(MAIL_USER, "/usr/sbin/nologin")
+    allow_sites(DEPLOY_USER)
     key = state / "ssh" / "id_ed25519"
     if not key.exists():
         key.parent.mkdir(parents=True, exist_ok=True)
@@ -229,6 +231,22 @@ def make_users(state):
         mode=0o600,
         owner=(DEPLOY_USER, DEPLOY_USER),
     )
+
+
+def allow_sites(user):
+    """Let user's sites into root's nginx and supervisord: their folder, socket group."""
+    SITES_DIR.mkdir(parents=True, exist_ok=True)
+    for folder in (SITES_DIR.parent, SITES_DIR):
+        folder.chmod(0o755)  # root's: only root makes a user's folder here
+    folder = SITES_DIR / user
+    folder.mkdir(exist_ok=True)
+    shutil.chown(folder, user, user)
+    # Links to sites removed since (a rehearsal starts clean) would stop nginx from starting.
+    for link in folder.iterdir():
+        if link.is_symlink() and not link.exists():
+            link.unlink()
+    # gunicorn's socket is srwxrwx---: nginx's workers reach it as members of the user's group.
+    run("usermod", "-aG", user, "www-data")
 
 
 def make_tls(state):
@@ -435,11 +453,16 @@ def start_postfix(state, cert, key, sasl_socket):
 def start_supervisord(state):
     (RUN_DIR / "nginx").mkdir(parents=True, exist_ok=True)
     RUN_DIR.chmod(0o755)
-    write(RUN_DIR / "nginx" / "nginx.conf", render("nginx-host.conf", run_dir=RUN_DIR))
+    write(
+        RUN_DIR / "nginx" / "nginx.conf",
+        render("nginx-host.conf", run_dir=RUN_DIR, sites_dir=SITES_DIR),
+    )
     config = state / "supervisord.conf"
     write(
         config,
-        render("supervisord-host.conf", run_dir=RUN_DIR, deploy_user=DEPLOY_USER),
+        render(
+            "supervisord-host.conf", run_dir=RUN_DIR, deploy_user=DEPLOY_USER, sites_dir=SITES_DIR
+        ),
     )
     run(
         "/usr/sbin/nginx",

@@ -65,6 +65,15 @@ def commands(context):
     return [call.args[0] for call in context.run.call_args_list]
 
 
+def piped_into_commands():
+    """Patch _pipe so that each file it writes shows in the context's commands, text last."""
+
+    def pipe(conn, command, data, what=""):
+        conn.run(f"{command}\n{data.decode()}")
+
+    return mock.patch.object(fabfile, "_pipe", side_effect=pipe)
+
+
 def quietly(function, *args, **kwargs):
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
         return function(*args, **kwargs)
@@ -143,23 +152,33 @@ class StepsTest(unittest.TestCase):
     def test_update_dotenv_writes_quoted_values_and_nothing_when_unchanged(self):
         site = make_site()
         passed = {**MAIL_ENV, "DEFAULT_FROM_EMAIL": 'Superlists "bot" <a=b@example.com>'}
-        c = server((r"^cat ", "", 0), (r"^umask 077 && printf", "", 0))
-        self.assertTrue(fabfile._update_dotenv(c, site, passed))
-        written_command = commands(c)[1]
-        self.assertIn(f"> {SITE_ROOT}/.env.new", written_command)
-        # What the shell's printf writes is exactly the text, and python-dotenv reads it back.
-        text = subprocess.run(
-            ["sh", "-c", written_command.split(" > ")[0].replace("umask 077 && ", "")],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        c = server((r"^cat ", "", 0))
+        with mock.patch.object(fabfile, "_pipe") as pipe:
+            self.assertTrue(fabfile._update_dotenv(c, site, passed))
+        command, data = pipe.call_args.args[1:3]
+        self.assertIn(f"cat > {SITE_ROOT}/.env.new", command)
+        # The secrets go on stdin: never on a command line (ps, or the error when it fails).
+        self.assertNotIn(MAIL_ENV["EMAIL_PASSWORD"], command)
+        text = data.decode()
         self.assertEqual(parse_dotenv(text)["EMAIL_PASSWORD"], MAIL_ENV["EMAIL_PASSWORD"])
         self.assertEqual(parse_dotenv(text)["DEFAULT_FROM_EMAIL"], passed["DEFAULT_FROM_EMAIL"])
 
         again = server((r"^cat ", text, 0))
         self.assertFalse(fabfile._update_dotenv(again, site, passed))
         self.assertEqual(len(commands(again)), 1)
+
+    def test_a_failed_write_names_the_file_but_never_prints_what_was_sent(self):
+        channel = mock.Mock()
+        channel.recv_exit_status.return_value = 1
+        channel.makefile_stderr.return_value.read.return_value = b"cat: Permission denied\n"
+        conn = mock.Mock(create_session=mock.Mock(return_value=channel))
+        with self.assertRaises(fabfile.DeployError) as raised:
+            fabfile._write_file(conn, f"{SITE_ROOT}/.env", "EMAIL_PASSWORD='s3cret'\n", "600")
+        self.assertIn(f"Writing {SITE_ROOT}/.env on the server failed", str(raised.exception))
+        self.assertNotIn("s3cret", str(raised.exception))
+        (command,) = channel.exec_command.call_args.args
+        self.assertNotIn("s3cret", command)
+        channel.sendall.assert_called_once_with(b"EMAIL_PASSWORD='s3cret'\n")
 
     def test_virtualenv_runs_pip_only_when_requirements_change(self):
         release = make_release(b"Django==5.2\n")
@@ -210,9 +229,12 @@ class StepsTest(unittest.TestCase):
             for previous in ("server { listen 80; }\n", ""):
                 with self.subTest(init=init, previous=previous):
                     c = server(refusal, (r"", "", 0))
-                    with self.assertRaisesRegex(
-                        fabfile.DeployError,
-                        r"refused .*nonexistent\.pem.*(previous one is back|It was removed)",
+                    with (
+                        piped_into_commands(),
+                        self.assertRaisesRegex(
+                            fabfile.DeployError,
+                            r"refused .*nonexistent\.pem.*(previous one is back|It was removed)",
+                        ),
                     ):
                         fabfile._reload_nginx(c, make_site(init=init), previous)
                     undo = commands(c)[1:]
@@ -224,6 +246,9 @@ class StepsTest(unittest.TestCase):
                     if init == "systemd" and not previous:
                         link = "/etc/nginx/sites-enabled/staging.example.com"
                         self.assertEqual(undo[1:], [f"sudo -n rm -f {link}"])
+                    elif not previous:  # the link root's nginx includes goes with it
+                        link = "/etc/superlists/sites/superlists/staging.example.com.nginx.conf"
+                        self.assertEqual(undo[1:], [f"rm -f {link}"])
                     else:
                         self.assertEqual(len(undo), 1)
         supervised = server((r"signal HUP nginx", "", 0))
@@ -253,7 +278,7 @@ class DeployTaskTest(unittest.TestCase):
         with (
             mock.patch.object(fabfile, "_connect", return_value=c),
             mock.patch.object(fabfile, "_build_release", return_value=make_release()),
-            mock.patch.object(fabfile, "_pipe"),
+            piped_into_commands(),
             mock.patch.dict(fabfile.os.environ, MAIL_ENV, clear=True),
         ):
             quietly(fabfile.deploy, Context(), sitename="staging.example.com", **options)
@@ -283,13 +308,13 @@ class DeployTaskTest(unittest.TestCase):
             "test -x",
             "pip install",
             f"cat {SITE_ROOT}/.env",
-            "printf",
+            "cat > ",
             "manage.py collectstatic --noinput",
             "manage.py migrate --noinput",
             f"cat {SITE_ROOT}/nginx.conf",
-            "printf",
+            "cat > ",
             f"cat {SITE_ROOT}/supervisor.conf",
-            "printf",
+            "cat > ",
             "test -e",
             "supervisorctl",
             "signal HUP nginx",
@@ -326,7 +351,7 @@ class DeployTaskTest(unittest.TestCase):
                 (r"", "", 0),
             ],
         )
-        self.assertFalse([c for c in ran if "pip" in c or "printf" in c or "tar -x" in c])
+        self.assertFalse([c for c in ran if "pip" in c or "cat > " in c or "tar -x" in c])
         self.assertFalse([c for c in ran if "signal HUP" in c])
         self.assertIn("[ 0 = 1 ]", next(c for c in ran if c.startswith("pid=")))
 
@@ -404,7 +429,52 @@ class TemplatesTest(unittest.TestCase):
         text = fabfile.render_nginx_site(make_site(tls_cert="/c.pem", tls_key="/k.pem", port=443))
         self.assertIn("listen 443 ssl;", text)
         self.assertIn("ssl_certificate_key /k.pem;", text)
-        self.assertIn("return 301 https://$host$request_uri;", text)
+        # To the site's own name: never to whatever Host a client sent.
+        self.assertIn("return 301 https://staging.example.com$request_uri;", text)
+
+    def test_root_includes_only_sites_linked_in_the_folder_root_made_for_a_user(self):
+        for template in ("nginx-host.conf", "supervisord-host.conf"):
+            text = fabfile.render(
+                template, run_dir="/run/superlists", deploy_user="superlists", sites_dir="/etc/x"
+            )
+            self.assertNotIn("/home/", text)
+            self.assertRegex(text, r"/etc/x/\*/\*\.(nginx|supervisor)\.conf")
+        c = server((r"", "", 0))
+        with piped_into_commands():
+            fabfile._update_services(c, make_site())
+        links = next(command for command in commands(c) if command.startswith("ln -sfn"))
+        self.assertIn(
+            f"ln -sfn {SITE_ROOT}/nginx.conf "
+            "/etc/superlists/sites/superlists/staging.example.com.nginx.conf",
+            links,
+        )
+        self.assertIn("/etc/superlists/sites/superlists/staging.example.com.supervisor.conf", links)
+
+    def test_provision_refuses_a_host_where_root_made_no_folder_or_group_for_the_user(self):
+        for failing, says in (("test -d", "install -d -o superlists"), ("id -nG", "usermod -aG")):
+            c = server((failing, "", 1), (r"", "", 0))
+            with self.subTest(failing=failing), self.assertRaisesRegex(fabfile.DeployError, says):
+                fabfile._check_host(c, make_site())
+
+    def test_nginx_site_hides_its_version_drops_other_hosts_and_logs_paths_only(self):
+        text = fabfile.render_nginx_site(make_site(listen_address="127.0.0.2"))
+        self.assertIn("server_tokens off;", text)
+        self.assertIn('if ($host !~* "^(staging\\.example\\.com|127\\.0\\.0\\.2)$") {', text)
+        self.assertIn("return 444;", text)
+        log_format = text[text.index("log_format") : text.index(";", text.index("log_format"))]
+        for leaky in ("$request ", "$request_uri", "$args", "$query_string", "$http_referer"):
+            self.assertNotIn(leaky, log_format)
+        self.assertIn("access_log /home/superlists/sites/staging.example.com/logs/", text)
+        self.assertIn("nginx-access.log superlists_staging_example_com;", text)
+
+    def test_the_service_fails_closed_and_keeps_its_files_private(self):
+        for init, umask in (("supervisor", "umask=077"), ("systemd", "UMask=0077")):
+            text = fabfile.render_service(make_site(init=init))
+            # Without .env the settings then refuse to start, instead of serving DEBUG pages.
+            self.assertRegex(text, r'DJANGO_DEBUG_FALSE="?1"?')
+            self.assertIn(umask, text)
+            self.assertIn("--umask 007", text)  # the socket: srwxrwx---
+            self.assertIn("--logger-class superlists.gunicorn_logging.PathOnlyLogger", text)
 
     @unittest.skipUnless(shutil.which("nginx") or Path("/usr/sbin/nginx").exists(), "no nginx")
     def test_nginx_accepts_the_rendered_site(self):
