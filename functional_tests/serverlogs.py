@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timezone
 # Shown before each file's new text by the remote command below.
 _HEADER = "==> superlists-log "
 MAX_LINES = 2000
+_REFERRER_AND_AGENT = re.compile(r' "[^"]*" "[^"]*"$')
 
 
 LOCAL = "the server's local time"
@@ -72,11 +73,14 @@ class Record:
         return "\n".join(self.lines)
 
     def shown(self, most=None):
-        """Its lines, each after its file's name; with `most`, a long traceback's middle cut."""
+        """Its lines, each after its file's name; with `most` (on screen), cut to the point."""
         lines = self.lines
         if most and len(lines) > most:
             cut = len(lines) - most + 1
             lines = [*lines[:2], f"  … {cut} more traceback lines …", *lines[-(most - 3) :]]
+        if most and self.source.endswith("access.log"):
+            # The referrer and the browser's user agent fill two screen lines and say nothing.
+            lines = [_REFERRER_AND_AGENT.sub("", line) for line in lines]
         return [f"{self.source}: {line}" for line in lines]
 
 

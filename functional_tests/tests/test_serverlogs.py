@@ -109,6 +109,20 @@ class WindowTest(SimpleTestCase):
         )
         self.assertEqual([r.lines[0] for r in found], [APP])
 
+    def test_on_screen_a_traceback_is_cut_and_an_access_line_loses_referrer_and_agent(self):
+        [record] = serverlogs.records("error.log", [APP, *TRACEBACK * 5])
+        shown = record.shown(most=8)
+        self.assertEqual(len(shown), 8)
+        self.assertEqual(shown[2], "error.log:   … 9 more traceback lines …")
+        self.assertEqual(shown[-1], f"error.log: {TRACEBACK[-1]}")
+        [access] = serverlogs.records("nginx-access.log", [NGINX_ACCESS])
+        self.assertEqual(
+            access.shown(most=8),
+            ['nginx-access.log: 127.0.0.1 - - [03/Dec/2026:18:56:45 +0100] '
+             '"GET /static/css/base.css HTTP/1.1" 404 146'],
+        )  # fmt: skip
+        self.assertEqual(access.shown(), [f"nginx-access.log: {NGINX_ACCESS}"])
+
     def test_for_request_finds_a_requests_records_with_their_tracebacks(self):
         found = serverlogs.records("gunicorn.log", [GUNICORN, APP, *TRACEBACK])
         mine = serverlogs.for_request(found, "6f1c2a9e0b3d4e5f")
