@@ -51,6 +51,13 @@ def _nginx_upstream(match, _):
     return f"nginx could not reach gunicorn ({match[0]}): is the site's gunicorn running?"
 
 
+def _worker_lost(match, _):
+    return (
+        f"A gunicorn worker was lost mid-request ({match[0]}): it crashed, ran out of memory, "
+        f"or outlived gunicorn's --timeout."
+    )
+
+
 def _mail_refused(match, _):
     return f"The mail server refused the site's login email: {match[0]}"
 
@@ -68,6 +75,8 @@ KNOWN = (
     ),
     (re.compile(r'open\(\) "([^"]+)" failed \((\d+): ([^)]+)\)'), _nginx_file),
     (re.compile(r"connect\(\) to \S+ failed \([^)]*\) while connecting"), _nginx_upstream),
+    (re.compile(r"upstream (?:prematurely closed connection|timed out)|WORKER TIMEOUT \(pid:\d+\)"
+                r"|Worker \(pid:\d+\) was sent SIG\w+"), _worker_lost),
     (re.compile(r"SMTP\w*(?:Error|Refused)\w*: \(5\d\d, b?'[^']*'"), _mail_refused),
 )  # fmt: skip
 
@@ -99,6 +108,11 @@ def _from_browser(browser, records, the):
     responses = trail(browser)
     page = responses.document()
     causes = []
+    if page is not None and page.error:
+        causes.append(
+            f"{the} page got no answer at all ({page.method} {page.url}: {page.error}): is "
+            f"nginx running and listening there?"
+        )
     if page is not None and page.status >= 400:
         causes += _error_page(page, records, the, browser)
     if page is not None and DEBUG_PAGE in browser.page_source:
@@ -107,7 +121,7 @@ def _from_browser(browser, records, the):
             f"on on the server: {browser.title}."
         )
     for response in responses.read():
-        if response.kind in SUBRESOURCES and response.status >= 400:
+        if response.kind in SUBRESOURCES and (response.status >= 400 or response.error):
             causes.append(f"{the} page's {response.kind.lower()} {response.path} answered "
                           f"{response.status_text()}.")  # fmt: skip
     write = responses.last_write()

@@ -33,6 +33,7 @@ class Response:
     status: int
     kind: str  # Chromium's resource type: Document, Stylesheet, Script, Fetch, Other…
     headers: dict  # names in lower case
+    error: str = ""  # when no answer came at all (status 0): Chromium's net::ERR_… text
 
     @property
     def path(self):
@@ -47,13 +48,15 @@ class Response:
         return self.headers.get("x-request-id")
 
     def status_text(self):
+        if self.error:
+            return self.error
         try:
             return f"{self.status} {HTTPStatus(self.status).phrase}"
         except ValueError:
             return str(self.status)
 
     def __str__(self):
-        return f"{self.method} {self.path} → {self.status}"
+        return f"{self.method} {self.path} → {self.error or self.status}"
 
 
 class Trail:
@@ -94,17 +97,26 @@ class Trail:
                 # The previous hop of this request: its method is the one it was sent with.
                 self._add(params["requestId"], redirected)
             request = params["request"]
-            self._requests[params["requestId"]] = (request["method"], params.get("type", ""))
+            self._requests[params["requestId"]] = (
+                request["method"],
+                params.get("type", ""),
+                request["url"],
+            )
         elif method == "Network.responseReceived":
             self._add(params["requestId"], params["response"], params.get("type"))
+        elif method == "Network.loadingFailed" and not params.get("canceled"):
+            # No answer at all (refused, reset, DNS): a status 0 with Chromium's reason.
+            _, _, url = self._requests.get(params["requestId"], ("GET", "", ""))
+            failed = {"url": url, "status": 0, "headers": {}}
+            self._add(params["requestId"], failed, params.get("type"), params["errorText"])
 
-    def _add(self, request_id, response, kind=None):
-        method, sent_kind = self._requests.get(request_id, ("GET", ""))
+    def _add(self, request_id, response, kind=None, error=""):
+        method, sent_kind, _ = self._requests.get(request_id, ("GET", "", ""))
         if not response["url"].startswith("http"):
             return
         headers = {name.lower(): value for name, value in response.get("headers", {}).items()}
         self.responses.append(
-            Response(method, response["url"], response["status"], kind or sent_kind, headers)
+            Response(method, response["url"], response["status"], kind or sent_kind, headers, error)
         )
 
 

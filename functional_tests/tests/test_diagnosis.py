@@ -59,6 +59,18 @@ class KnownCausesTest(SimpleTestCase):
         [cause] = diagnosis._known(NGINX_NO_UPSTREAM, None)
         self.assertIn("nginx could not reach gunicorn", cause)
 
+    def test_a_worker_lost_mid_request_is_named_from_nginx_or_gunicorn(self):
+        for line in (
+            "2026/12/03 17:56:45 [error] 11#11: *9 upstream prematurely closed connection while "
+            'reading response header from upstream, client: 127.0.0.1, request: "POST /lists/new"',
+            "[2026-12-03 17:56:45 +0000] [4242] [CRITICAL] WORKER TIMEOUT (pid:4250)",
+            "[2026-12-03 17:56:45 +0000] [4242] [ERROR] Worker (pid:4250) was sent SIGKILL! "
+            "Perhaps out of memory?",
+        ):
+            with self.subTest(line):
+                [cause] = diagnosis._known(line, None)
+                self.assertIn("A gunicorn worker was lost mid-request", cause)
+
     def test_the_mail_servers_refusal_is_quoted(self):
         [cause] = diagnosis._known(SMTP, None)
         self.assertIn("530, b'5.7.0", cause)
@@ -114,3 +126,23 @@ class TrailTest(SimpleTestCase):
         self.assertEqual(str(trail.responses[-1]), "GET /static/a.css → 404")
         trail.forget()
         self.assertIsNone(trail.document())
+
+    def test_a_page_that_got_no_answer_says_why(self):
+        url = "http://127.0.0.2/"
+        trail = Trail(
+            FakeBrowser(
+                [
+                    event("Network.requestWillBeSent", requestId="7", type="Document",
+                          request={"method": "GET", "url": url}),
+                    event("Network.loadingFailed", requestId="7", type="Document",
+                          errorText="net::ERR_CONNECTION_REFUSED", canceled=False),
+                    event("Network.requestWillBeSent", requestId="8", type="Document",
+                          request={"method": "GET", "url": url + "gone/"}),
+                    event("Network.loadingFailed", requestId="8", type="Document",
+                          errorText="net::ERR_ABORTED", canceled=True),
+                ]
+            )
+        )  # fmt: skip
+        page = trail.document()
+        self.assertEqual((page.url, page.status), (url, 0))
+        self.assertEqual(str(page), "GET / → net::ERR_CONNECTION_REFUSED")
