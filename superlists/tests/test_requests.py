@@ -1,12 +1,14 @@
 import io
 import logging
 import os
+import re
 import tempfile
 from datetime import timedelta
 from pathlib import Path
 from unittest import mock
 
 from django.conf import settings
+from django.contrib.staticfiles import finders
 from django.http import HttpResponse
 from django.test import Client, RequestFactory, SimpleTestCase, TestCase, override_settings
 from django.urls import path
@@ -244,6 +246,18 @@ class StyledErrorPagesTest(TestCase):
 
 
 @override_settings(DEBUG=False)
+class FaviconTest(TestCase):
+    def test_every_page_declares_an_icon_that_exists(self):
+        # Without one, browsers ask for /favicon.ico on every first visit: a 404 in each log.
+        for url, status in (("/", 200), ("/no/such/page/", 404)):
+            response = self.client.get(url)
+            self.assertEqual(response.status_code, status)
+            page = response.content.decode()
+            icon = re.search(r'<link href="/static/([^"]+)" rel="icon"', page)
+            self.assertIsNotNone(icon, f"{url} declares no icon")
+            self.assertTrue(finders.find(icon[1]), f"{icon[1]} is not a static file")
+
+
 class SecurityHeadersTest(SuperlistsTestCase):
     def test_headers_keep_tokens_out_of_referers_and_frames(self):
         response = self.client.get("/")
