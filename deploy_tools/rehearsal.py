@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import html
 import http.client
+import json
 import os
 import pwd
 import re
@@ -100,10 +101,10 @@ class Rehearsal:
             raise RehearsalFailed(f"{' '.join(map(str, command[:4]))} … {outcome}")
         return result.stdout
 
-    def expect_ft_refusal(self, env, sentence):
+    def expect_ft_refusal(self, env, sentence, test="functional_tests.test_not_found"):
         """Run one quick FT with env; it must fail, saying `sentence`."""
         output = self.run(
-            BIN / "python", "manage.py", "test", "functional_tests.test_not_found",
+            BIN / "python", "manage.py", "test", test,
             env=env, expect_failure=True, show=False,
         )  # fmt: skip
         # Show only the refusal: the test run's own FAILED line is the expected outcome here.
@@ -182,9 +183,14 @@ class Rehearsal:
                     lambda: PRODUCTION_DATA in browser.find_element(By.CSS_SELECTOR, "table").text,
                     f"the new list's row {PRODUCTION_DATA!r}",
                 )
-            except AssertionError as error:
-                page = browser.find_element(By.TAG_NAME, "body").text[:300]
-                raise RehearsalFailed(f"{error}; the page said: {page}") from None
+            except AssertionError:
+                headings = browser.find_elements(By.TAG_NAME, "h1")
+                said = headings[0].text if headings else browser.title
+                raise RehearsalFailed(
+                    f"Chromium's POST on port {SECOND_PORT} made no list: it got {said!r} at "
+                    f"{browser.current_url}. ('Form expired' is Django's CSRF check refusing "
+                    f"the POST's Origin: does nginx pass the port in Host, `$http_host`?)"
+                ) from None
             self.production_list = browser.current_url
         finally:
             browser.quit()
@@ -193,15 +199,27 @@ class Rehearsal:
     def guard_refuses(self):
         """FT runs aimed at the non-staging site in every spelling: refused, no row changed."""
         before = {site: self.row_counts(site) for site in (SECOND_SITE, ADDRESS)}
+        not_refused = []
         for target, sitename in PRODUCTION_SPELLINGS:
-            print(f"STAGING_SERVER={target} STAGING_SITENAME={sitename or '(unset)'}:")
+            spelling = f"STAGING_SERVER={target} STAGING_SITENAME={sitename or '(unset)'}"
+            print(f"{spelling}:")
             env = {**self.env, "STAGING_SERVER": target, "STAGING_SITENAME": sitename}
-            self.expect_ft_refusal(env, "nothing was changed")
+            # A story that writes lists, so that a run not refused shows in the row counts.
+            try:
+                self.expect_ft_refusal(
+                    env, "nothing was changed", "functional_tests.test_simple_list_creation"
+                )
+            except RehearsalFailed as error:
+                print(str(error).splitlines()[0])
+                not_refused.append(spelling)
         after = {site: self.row_counts(site) for site in (SECOND_SITE, ADDRESS)}
         for site in before:
             print(f"{site}: (lists, items) {before[site]} before, {after[site]} after")
-        if before != after:
-            raise RehearsalFailed(f"an FT run changed a site's rows: {before} -> {after}")
+        if before != after or not_refused:
+            raise RehearsalFailed(
+                f"FT runs aimed at {SECOND_SITE}: not refused with {not_refused or 'none'}; "
+                f"(lists, items) per site {before} before, {after} after"
+            )
         status, _, page = Browser(self.production_list).get("")
         if status != 200 or PRODUCTION_DATA not in html.unescape(page):
             raise RehearsalFailed(f"{SECOND_SITE}'s list is gone after the refused runs")
@@ -210,11 +228,16 @@ class Rehearsal:
         """`SUPERLISTS_STAGING=1 manage.py reset_staging` on production: refused, rows kept."""
         before = self.row_counts(SECOND_SITE)
         site = self.home() / "sites" / SECOND_SITE
-        output = self.run(
+        manage = [
             "runuser", "-u", self.env["STAGING_SSH_USER"], "--", "env", "SUPERLISTS_STAGING=1",
-            site / ".venv" / "bin" / "python", site / "source" / "manage.py", "reset_staging",
-            expect_failure=True, show=False,
-        )  # fmt: skip
+            site / ".venv" / "bin" / "python", site / "source" / "manage.py",
+        ]  # fmt: skip
+        # Naming the site rightly (its own id) must not help: only its .env marks staging.
+        report = self.run(*manage, "preflight", "--json", show=False).strip().splitlines()[-1]
+        own_id = json.loads(report)["site_id"]
+        output = self.run(
+            *manage, "reset_staging", "--site-id", own_id, expect_failure=True, show=False
+        )
         refusal = [line for line in output.splitlines() if "only the .env marks" in line]
         if not refusal or self.row_counts(SECOND_SITE) != before:
             raise RehearsalFailed(f"reset_staging was not refused on {SECOND_SITE}:\n{output}")

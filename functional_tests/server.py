@@ -296,19 +296,25 @@ class StagingServer:
                 return claimed[1]
         report = json.loads(self._manage("preflight", "--json", "--host", self.host))
         refusal = self._not_proven(status, claimed, report)
+        problems = report["problems"] + self._static_problems(report)
+        if refusal and claimed is None and report["staging"] and problems:
+            # The staging site could not answer for itself (a 502 with gunicorn down, say):
+            # its own problems are the cause to show first.
+            raise self._problems(
+                problems, f"{self.url} answered HTTP {status} without {SITE_HEADER}"
+            )
         if refusal:
             raise StagingError(
                 f"{refusal} Refusing to run the functional tests; nothing was changed."
             )
-        problems = report["problems"] + self._static_problems(report)
         if problems:
             raise self._problems(problems)
         raise StagingError(f"The first reset of site {self.sitename} was refused: {said}")
 
-    def _problems(self, problems):
+    def _problems(self, problems, seen=""):
         return StagingError(
             f"The staging preflight of {self.url} (site {self.sitename}) found "
-            f"{len(problems)} problem(s); no test ran:\n"
+            f"{len(problems)} problem(s); no test ran{f' ({seen})' if seen else ''}:\n"
             + "\n".join(f"  - {problem}" for problem in problems)
         )
 

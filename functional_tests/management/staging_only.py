@@ -8,18 +8,20 @@ from superlists.identity import dotenv_marks_staging, dotenv_path, site_id
 
 
 def add_site_id_argument(parser):
+    # Required, so that no client can change a site without naming the one it means: the FT
+    # tools read it from the X-Superlists-Site header of the site the browser drives.
     parser.add_argument(
         "--site-id",
-        default="",
-        help="refuse unless this is the site with this id (the one the browser drives)",
+        required=True,
+        help="refuse unless this is the site with this id (`manage.py preflight` shows it)",
     )
 
 
-def require_staging(command, expected_site_id=""):
+def require_staging(command, expected_site_id):
     """Refuse, before doing anything, unless this is a staging site (and the expected one)."""
     in_dotenv = dotenv_marks_staging()
     if settings.STAGING and in_dotenv:
-        if expected_site_id and expected_site_id != site_id():
+        if expected_site_id != site_id():
             raise CommandError(
                 f"{command} was asked for the site with id {expected_site_id}, the one the "
                 f"browser drives, but this is {settings.SITENAME} (id {site_id()}), another "

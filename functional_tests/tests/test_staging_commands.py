@@ -43,12 +43,12 @@ class OffStagingTest(TestCase):
 
     def test_reset_staging_refuses_naming_the_flag_and_deletes_nothing(self):
         with self.assertRaisesMessage(CommandError, "SUPERLISTS_STAGING"):
-            run("reset_staging")
+            run("reset_staging", "--site-id", site_id())
         self.assertEqual(Item.objects.get().text, "keep me")
 
     def test_create_session_refuses_naming_the_flag_and_creates_nothing(self):
         with self.assertRaisesMessage(CommandError, "SUPERLISTS_STAGING"):
-            run("create_session", "edith@example.com")
+            run("create_session", "edith@example.com", "--site-id", site_id())
         self.assertFalse(Session.objects.exists())
         self.assertFalse(User.objects.exists())
 
@@ -57,19 +57,19 @@ class OffStagingTest(TestCase):
     @override_settings(STAGING=True)
     def test_reset_staging_refuses_a_flag_set_only_in_the_process_environment(self):
         with self.assertRaisesMessage(CommandError, "only the .env marks a server as staging"):
-            run("reset_staging")
+            run("reset_staging", "--site-id", site_id())
         self.assertEqual(Item.objects.get().text, "keep me")
 
     @override_settings(STAGING=True)
     def test_create_session_refuses_a_flag_set_only_in_the_process_environment(self):
         with self.assertRaisesMessage(CommandError, str(PRODUCTION_DOTENV)):
-            run("create_session", "edith@example.com")
+            run("create_session", "edith@example.com", "--site-id", site_id())
         self.assertFalse(Session.objects.exists())
 
     @override_settings(DOTENV_FILE=STAGING_DOTENV)
     def test_a_dotenv_the_settings_did_not_load_is_named_as_such(self):
         with self.assertRaisesMessage(CommandError, "did not load that .env"):
-            run("reset_staging")
+            run("reset_staging", "--site-id", site_id())
         self.assertEqual(Item.objects.get().text, "keep me")
 
 
@@ -79,7 +79,7 @@ class ResetOnStagingTest(TransactionTestCase):
     # rows just written have deferred foreign-key checks pending, which a real run never has.
     def test_reset_staging_empties_the_database(self):
         Item.objects.create(list=List.objects.create(), text="scratch")
-        run("reset_staging")
+        run("reset_staging", "--site-id", site_id())
         self.assertFalse(List.objects.exists())
         self.assertFalse(Item.objects.exists())
 
@@ -87,7 +87,7 @@ class ResetOnStagingTest(TransactionTestCase):
 @override_settings(STAGING=True, DOTENV_FILE=STAGING_DOTENV)
 class OnStagingTest(TestCase):
     def test_create_session_prints_only_the_key_of_a_logged_in_session(self):
-        key = run("create_session", "edith@example.com").strip()
+        key = run("create_session", "edith@example.com", "--site-id", site_id()).strip()
         session = Session.objects.get(session_key=key).get_decoded()
         user = User.objects.get(email="edith@example.com")
         self.assertEqual(session["_auth_user_id"], str(user.pk))
@@ -101,6 +101,11 @@ class AnotherSitesIdTest(TestCase):
             run("reset_staging", "--site-id", "0123456789abcdef")
         self.assertEqual(Item.objects.get().text, "keep me")
 
+    def test_a_client_that_names_no_site_is_refused(self):
+        with self.assertRaisesMessage(CommandError, "--site-id"):
+            run("create_session", "edith@example.com")
+        self.assertFalse(Session.objects.exists())
+
     def test_create_session_runs_on_the_site_with_its_own_id(self):
         key = run("create_session", "edith@example.com", "--site-id", site_id()).strip()
         self.assertTrue(Session.objects.filter(session_key=key).exists())
@@ -112,7 +117,9 @@ class ResetWithPreflightTest(TransactionTestCase):
         Item.objects.create(list=List.objects.create(), text="keep me")
         out = StringIO()
         with self.assertRaisesMessage(CommandError, "nothing was changed"):
-            call_command("reset_staging", "--preflight", "127.0.0.2", stdout=out)
+            call_command(
+                "reset_staging", "--site-id", site_id(), "--preflight", "127.0.0.2", stdout=out
+            )
         report = json.loads(out.getvalue())
         self.assertIn("does not cover 127.0.0.2", " ".join(report["problems"]))
         self.assertEqual(Item.objects.get().text, "keep me")

@@ -202,3 +202,14 @@ class ProvingTheSiteTest(SimpleTestCase):
         self.assertEqual(lines[1:3], ["  - DEBUG is on: …", "  - 1 migration(s) not applied"])
         self.assertIn("nginx does not serve the collected static files", lines[3])
         self.assertEqual(self.changes(), [])
+
+    def test_a_staging_site_that_cannot_answer_is_reported_by_its_preflight(self):
+        self.staging.header = None  # nginx's 502 page: gunicorn is down
+        self.sites["127.0.0.1"]["problems"] = ["no gunicorn is running for this release (…)"]
+        server = self.server(f"127.0.0.1:{self.staging.port}")
+        with self.assertRaises(StagingError) as caught:
+            server.reset()
+        lines = str(caught.exception).splitlines()
+        self.assertIn("found 1 problem(s); no test ran (http://127.0.0.1:", lines[0])
+        self.assertEqual(lines[1], "  - no gunicorn is running for this release (…)")
+        self.assertEqual(self.changes(), [])
