@@ -359,6 +359,30 @@ class Rehearsal:
             raise RehearsalFailed(f"nginx names its version: Server: {server_header}")
         print(f"Host: scanner.example: {answer}, Django never saw it; Server: {server_header}")
 
+    def fails_closed_without_dotenv(self):
+        """The second site's service command, its .env gone: refuses in a sentence, no DEBUG."""
+        site = self.home() / "sites" / SECOND_SITE
+        program = (site / "supervisor.conf").read_text()
+        command = re.search(r"^command=(.*)$", program, re.M)[1]
+        environment = re.findall(
+            r'(\w+)="([^"]*)"', re.search(r"^environment=(.*)$", program, re.M)[1]
+        )
+        # The same command and environment supervisord uses, on a socket of its own.
+        command = re.sub(r"--bind unix:\S+", f"--bind unix:{site}/failclosed.sock", command)
+        (site / ".env").rename(site / ".env.away")
+        try:
+            output = self.run(
+                "runuser", "-u", self.env["STAGING_SSH_USER"], "--", "timeout", "30", "env",
+                *(f"{key}={value}" for key, value in environment), *command.split(),
+                "--error-logfile", "-", expect_failure=True, show=False,
+            )  # fmt: skip
+        finally:
+            (site / ".env.away").rename(site / ".env")
+        sentence = [line for line in output.splitlines() if "is not configured" in line]
+        if not sentence or "DJANGO_SECRET_KEY is not set" not in sentence[0]:
+            raise RehearsalFailed(f"without .env the service did not refuse:\n{output[-2000:]}")
+        print(f"Without .env the service refused: {sentence[0][:150]}…")
+
     def changed_host_key(self):
         """An FT run against a host whose SSH key changed refuses with a sentence."""
         with tempfile.TemporaryDirectory() as folder:
@@ -438,6 +462,7 @@ def main(argv=None):
         ("failure reports read the server's logs", rehearsal.failure_reports_read_the_server),
         ("login email round trip (SMTP, then POP3)", rehearsal.login_email_round_trip),
         ("no token in any log, private logs and socket, other Hosts", rehearsal.secrets_and_trust),
+        ("the service without its .env refuses to start", rehearsal.fails_closed_without_dotenv),
         ("an FT run against a changed host key is refused", rehearsal.changed_host_key),
         ("a site nginx refuses is undone", rehearsal.refused_nginx_configuration),
     ]
