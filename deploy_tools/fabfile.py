@@ -1,12 +1,16 @@
 """Provision and deploy Superlists with Fabric 3: `fab -H user@host deploy` from the repo root."""
 
 import contextlib
+import dataclasses
+import getpass
 import hashlib
 import io
+import json
 import os
 import re
 import secrets
 import shlex
+import socket
 import subprocess
 import sys
 import tarfile
@@ -24,7 +28,7 @@ if str(REPO) not in sys.path:
 from fabric import Connection, task  # noqa: E402
 from invoke.exceptions import Exit, UnexpectedExit  # noqa: E402
 
-from deploy_tools import connect  # noqa: E402
+from deploy_tools import connect, serverlogs  # noqa: E402
 from deploy_tools.sitepaths import (  # noqa: E402
     HOST_SITES_DIR,
     NGINX_ERROR_LOG,
@@ -37,8 +41,18 @@ from deploy_tools.sitepaths import (  # noqa: E402
 )
 from superlists.env import format_dotenv, parse_dotenv  # noqa: E402
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
 KEEP_RELEASES = 3
+# Marks a release whose every build step and check passed: only such a release goes live.
+BUILT = ".built"
+# What `check --deploy` may say about a plain-HTTP site: the settings that only make sense
+# behind TLS (HSTS, SSL redirect, secure cookies). Behind TLS it must say nothing.
+HTTPS_ONLY_WARNINGS = {"security.W004", "security.W008", "security.W012", "security.W016"}
+# The last line of a Python traceback: the exception and its message.
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Failed|Refused)\b")
+# Seconds gunicorn gets to have every worker running the new release after a reload.
+GUNICORN_WAIT = 30
 ENV_HEADER = (
     "Written by `fab deploy` (deploy_tools/fabfile.py). It rewrites the keys it manages on\n"
     "every deploy and keeps DJANGO_SECRET_KEY, DATABASE_URL and any key you add."
@@ -64,6 +78,14 @@ NGINX_RELOAD_TIMEOUT = 5
 
 class DeployError(Exception):
     """A deploy cannot go on; the message says why and what to do."""
+
+
+class HealthCheckFailed(DeployError):
+    """The site did not answer well through nginx; the message has what it answered."""
+
+    def __init__(self, message, answer):
+        super().__init__(message)
+        self.answer = answer
 
 
 @dataclass(frozen=True)
@@ -105,6 +127,7 @@ class Release:
     name: str
     archive: bytes
     requirements_hash: str
+    subject: str = ""
 
 
 # --- tasks ------------------------------------------------------------------------------
@@ -148,6 +171,8 @@ def provision(
         "staging": "mark the server as staging (allows the FT-only management commands)",
         "worktree": "ship the working tree (tracked and untracked files) instead of HEAD",
         "rotate-secret-key": "a new DJANGO_SECRET_KEY; the old one stays as the one fallback",
+        "allow-destructive": "apply migrations that drop, rename or require columns even "
+        "though the running release still uses them (see README: Migrations)",
     },
 )
 def deploy(
@@ -162,8 +187,9 @@ def deploy(
     tls_key="",
     worktree=False,
     rotate_secret_key=False,
+    allow_destructive=False,
 ):
-    """Put the local commit live on the server, skipping whatever has not changed."""
+    """Build and check the local commit on the server, then switch to it (and back if it fails)."""
     started = time.monotonic()
     with _friendly_errors("deploy"):
         conn = _connect(c)
@@ -173,29 +199,100 @@ def deploy(
             conn, sitename, workers, port, listen_address, site_url, tls_cert, tls_key, staging
         )
         _step("make the site's folders", _make_folders, conn, site)
-        code_changed = _step("upload the source", _upload_source, conn, site, release)
-        venv_changed = _step("update the virtualenv", _update_virtualenv, conn, site, release)
-        env_changed = _step("update .env", _update_dotenv, conn, site, passed, rotate_secret_key)
-        _step("collect static files", _collect_static, conn, site)
-        _step("migrate the database", _migrate, conn, site)
-        _step("update the gunicorn service and nginx site", _update_services, conn, site)
-        _step(
-            "restart gunicorn",
-            _restart_gunicorn,
-            conn,
-            site,
-            code_changed or venv_changed or env_changed,
-        )
-        _step("check the site answers through nginx", _check_live, conn, site)
-        _step(
-            "preflight: settings, host, migrations, static files, workers", _preflight, conn, site
-        )
+        live = _live_release(conn, site)
+        # Everything until the switch happens beside the live release: if it fails, the
+        # site is exactly as it was.
+        with _nothing_changed_if_it_fails(conn, site, release, live):
+            _step("upload the source", _upload_source, conn, site, release)
+            _step("build the virtualenv", _build_virtualenv, conn, site, release)
+            env_changed = _step(
+                "write the release's .env", _update_dotenv, conn, site, release, passed,
+                rotate_secret_key,
+            )  # fmt: skip
+            if not _ok(conn, f"test -f {_q(site.paths.release(release.name) / BUILT)}"):
+                _step("collect static files", _collect_static, conn, site, release)
+                _step("check the release", _check_release, conn, site, release)
+                conn.run(f"touch {_q(site.paths.release(release.name) / BUILT)}", hide=True)
+            # The live release's migrations were applied before it went live.
+            plan = []
+            if release.name != live:
+                plan = _step(
+                    "plan the migrations", _plan_migrations, conn, site, release, live,
+                    allow_destructive,
+                )  # fmt: skip
+        _step("migrate the database", _migrate, conn, site, release, plan, live)
+        _write_if_changed(conn, site.paths.site_settings, _site_settings(site))
+        how = _step("switch to the release", _switch, conn, site, release.name)
+        if env_changed and not how:
+            how = "hup"
+        try:
+            _step("update the gunicorn service and nginx site", _update_services, conn, site)
+            _step("reload gunicorn", _reload_gunicorn, conn, site, release.name, how)
+            answer = _step("check the site answers through nginx", _check_live, conn, site)
+            _step(
+                "preflight: settings, host, migrations, static files, workers",
+                _preflight, conn, site,
+            )  # fmt: skip
+        except _StepFailed as failed:
+            _switch_back(conn, site, release, live, failed)
+        if how or not _ok(conn, f"grep -q {_q(release.name)} {_q(site.paths.deploy_log)}"):
+            _log_event(conn, site, "deployed", release.name, release.subject)
         _step("remove old releases", _prune_releases, conn, site)
         staging_note = " (staging)" if staging else ""
         print(
-            f"Deployed {release.name} to {site.url}{staging_note} "
+            f"Deployed {release.name} to {site.url}{staging_note} ({answer}) "
             f"in {time.monotonic() - started:.1f} s."
         )
+
+
+@task(
+    auto_shortflags=False,
+    help={
+        "sitename": SITE_HELP["sitename"],
+        "to": "the commit (or its first characters) of a kept release (default: the previous one)",
+        "yes": "go on although the database has migrations the target release does not know",
+    },
+)
+def rollback(c, sitename="", to="", yes=False):
+    """Make the previous (or a named) kept release live again; switch back if it fails."""
+    started = time.monotonic()
+    with _friendly_errors("rollback"):
+        conn = _connect(c)
+        site = _existing_site(conn, sitename)
+        state = _server_state(conn, site)
+        live = state.live
+        target = _rollback_target(state, to)
+        unknown = _unknown_migrations(conn, site, target)
+        if unknown and not yes:
+            raise DeployError(
+                f"{target} does not know these migrations, which are applied to the database: "
+                f"{', '.join(unknown)}. Its code must work with them (it does if they only add "
+                f"tables or nullable columns). Nothing changed on the server: {live} is still "
+                f"live. To roll back anyway: the same command with --yes."
+            )
+        subject = state.subjects.get(target, "")
+        how = _step("switch to the release", _switch, conn, site, target)
+        try:
+            _step("reload gunicorn", _reload_gunicorn, conn, site, target, how)
+            answer = _step("check the site answers through nginx", _check_live, conn, site)
+        except _StepFailed as failed:
+            _switch_back(conn, site, Release(target, b"", "", subject), live, failed)
+        _log_event(conn, site, "rolled back", target, subject)
+        print(
+            f"Rolled back: {target} ({subject}) is live instead of {live} ({answer}) "
+            f"in {time.monotonic() - started:.1f} s."
+        )
+
+
+@task(auto_shortflags=False, help={"sitename": SITE_HELP["sitename"]})
+def status(c, sitename=""):
+    """Say what is live: commit, when and from where it was deployed, releases, workers, answer."""
+    with _friendly_errors("status"):
+        conn = _connect(c)
+        site = _existing_site(conn, sitename)
+        state = _server_state(conn, site)
+        answer = _check_live(conn, site, timeout=3, fail=False)
+        print(state.describe(site, answer))
 
 
 @task(
@@ -203,15 +300,12 @@ def deploy(
     help={"sitename": SITE_HELP["sitename"], "lines": "how many lines of each log (default 50)"},
 )
 def logs(c, sitename="", lines=50):
-    """Show the end of the site's logs (application, errors, gunicorn, nginx)."""
+    """Show the site's latest log records in time order: each request once, tracebacks whole."""
     with _friendly_errors("logs"):
         conn = _connect(c)
         paths = SitePaths.for_connection(conn, sitename or conn.host)
-        conn.run(
-            f"cd {_q(paths.logs)} && tail -n {int(lines)} -- *.log",
-            warn=True,
-            in_stream=False,
-        )
+        for record in _log_records(conn, paths)[-int(lines) :]:
+            print("\n".join(record.shown()))
 
 
 @task(
@@ -271,74 +365,71 @@ def _make_folders(conn, site):
     p = site.paths
     logs = [p.logs / name for name in ("nginx-access.log", "nginx-error.log")]
     conn.run(
-        f"chmod o+x {_q(p.home)} && mkdir -p {_q(p.releases)} {_q(p.static)} {_q(p.logs)} && "
-        f"chmod 755 {_q(p.sites)} {_q(p.root)} {_q(p.static)} && "
+        f"chmod o+x {_q(p.home)} && mkdir -p {_q(p.releases)} {_q(p.venvs)} {_q(p.logs)} && "
+        f"chmod 755 {_q(p.sites)} {_q(p.root)} {_q(p.releases)} && "
         # nginx (root) appends to these; creating them here keeps them ours. Logs (and the
         # addresses in them) are for the site's user only; supervisord's own file is root's.
         f"touch {' '.join(_q(log) for log in logs)} && chmod 700 {_q(p.logs)} && "
-        f'find {_q(p.logs)} -type f -user "$(id -u)" -exec chmod go-rwx {{}} +',
+        f'find {_q(p.logs)} -type f -user "$(id -u)" -exec chmod go-rwx {{}} + && '
+        # Sites deployed before releases had their own .env: the live one gets a copy.
+        f"cd {_q(p.root)} && if [ -L source/.env ] && [ -f .env ] && [ ! -L .env ]; then "
+        f"cp -p .env source/.env.copy && mv source/.env.copy source/.env; fi",
         hide=True,
         in_stream=False,
     )
+
+
+def _live_release(conn, site):
+    """The name of the live release, or "" before the first deploy."""
+    link = _read_command(conn, f"readlink {_q(site.paths.source)} || true").strip()
+    return PurePosixPath(link).name if link else ""
 
 
 def _upload_source(conn, site, release):
-    """Ship the release's archive unless the server has it, and make it the live source."""
-    p = site.paths
-    folder = p.releases / release.name
-    if not _ok(conn, f"test -f {_q(folder / '.complete')}"):
-        unpacking = p.releases / f".{release.name}.partial"
-        _pipe(
-            conn,
-            f"rm -rf {_q(unpacking)} && mkdir -p {_q(unpacking)} && tar -x -C {_q(unpacking)} && "
-            f"touch {_q(unpacking / '.complete')} && rm -rf {_q(folder)} && "
-            f"mv {_q(unpacking)} {_q(folder)}",
-            release.archive,
-        )
-    # The app reads BASE_DIR/.env with BASE_DIR resolved through the source symlink, so the
-    # link inside the release must be absolute.
-    target = f"releases/{release.name}"
-    switched = conn.run(
-        f"ln -sfn {_q(p.env)} {_q(folder / '.env')} && cd {_q(p.root)} && "
-        f'if [ "$(readlink source)" != {_q(target)} ]; then '
-        f"ln -sfn {_q(target)} source.new && mv -T source.new source && echo switched; fi",
-        hide=True,
-        in_stream=False,
-    ).stdout
-    return "switched" in switched
-
-
-def _update_virtualenv(conn, site, release):
-    """Build the venv from /usr/bin/python3 once; run pip only when requirements changed."""
-    p = site.paths
-    stamp = conn.run(
-        f"test -x {_q(p.python)} || /usr/bin/python3 -m venv {_q(p.venv)} >/dev/null; "
-        f"cat {_q(p.requirements_stamp)} 2>/dev/null || true",
-        hide=True,
-        in_stream=False,
-    ).stdout.strip()
-    if stamp == release.requirements_hash:
+    """Ship the release's archive into its own folder, unless the server has it already."""
+    folder = site.paths.release(release.name)
+    if _ok(conn, f"test -f {_q(folder / '.complete')}"):
         return False
-    conn.run(
-        f"{_q(p.venv / 'bin' / 'pip')} install --quiet --disable-pip-version-check "
-        f"-r {_q(p.source / 'requirements.txt')} && "
-        f"echo {release.requirements_hash} > {_q(p.requirements_stamp)}",
-        hide=True,
-        in_stream=False,
+    unpacking = site.paths.releases / f".{release.name}.partial"
+    _pipe(
+        conn,
+        f"rm -rf {_q(unpacking)} && mkdir -p {_q(unpacking)} && tar -x -C {_q(unpacking)} && "
+        f"touch {_q(unpacking / '.complete')} && rm -rf {_q(folder)} && "
+        f"mv {_q(unpacking)} {_q(folder)}",
+        release.archive,
     )
     return True
 
 
-def _update_dotenv(conn, site, passed_through, rotate_secret_key=False):
-    """Write the site's .env (secret key kept), only when its content would change."""
+def _build_virtualenv(conn, site, release):
+    """Give the release the virtualenv of its requirements.txt, built once beside the live one."""
+    # A venv cannot be moved (its scripts name its path), so it is built where it stays and
+    # marked complete at the end; a half-built one is started again.
+    venv = site.paths.venvs / release.requirements_hash[:16]
+    folder = site.paths.release(release.name)
+    built = conn.run(
+        f"if [ ! -f {_q(venv / '.complete')} ]; then rm -rf {_q(venv)} && "
+        f"/usr/bin/python3 -m venv {_q(venv)} && "
+        f"{_q(venv / 'bin' / 'pip')} install --quiet --disable-pip-version-check "
+        f"-r {_q(folder / 'requirements.txt')} && touch {_q(venv / '.complete')} && echo built; "
+        f"fi && ln -sfn {_q(venv)} {_q(folder / '.venv')}",
+        hide=True,
+        in_stream=False,
+    ).stdout
+    return "built" in built
+
+
+def _update_dotenv(conn, site, release, passed_through, rotate_secret_key=False):
+    """Write the release's own .env (secret key kept); return whether the live one differs."""
     p = site.paths
-    current = conn.run(f"cat {_q(p.env)} 2>/dev/null || true", hide=True, in_stream=False).stdout
-    values = dotenv_values_for(site, parse_dotenv(current), passed_through, rotate_secret_key)
+    live = _read_remote(conn, p.env)
+    values = dotenv_values_for(site, parse_dotenv(live), passed_through, rotate_secret_key)
     text = format_dotenv(values, header=ENV_HEADER)
-    if text == current:
-        return False
-    _write_file(conn, p.env, text, mode="600")
-    return True
+    path = p.release(release.name) / ".env"
+    # Releases unpacked before each had its own .env hold a link there: replace it.
+    if _ok(conn, f"test -L {_q(path)}") or _read_remote(conn, path) != text:
+        _write_file(conn, path, text, mode="600")
+    return text != live
 
 
 def dotenv_values_for(site, existing, passed_through, rotate_secret_key=False):
@@ -351,7 +442,6 @@ def dotenv_values_for(site, existing, passed_through, rotate_secret_key=False):
         "DJANGO_ALLOWED_HOSTS": site.allowed_hosts,
         "SITENAME": p.sitename,
         "SITE_URL": site.url,
-        "STATIC_ROOT": str(p.static),
         "LOG_DIR": str(p.logs),
         # Kept when set on the server, e.g. to a postgres:// URL.
         "DATABASE_URL": existing.get("DATABASE_URL") or f"sqlite:///{p.database}",
@@ -367,20 +457,108 @@ def dotenv_values_for(site, existing, passed_through, rotate_secret_key=False):
     # Only an explicit --staging makes a server accept the FT-only commands.
     if site.staging:
         values["SUPERLISTS_STAGING"] = "1"
-    managed = {*values, *PASSED_THROUGH, "SSL_CERT_FILE", "DJANGO_SECURE_HTTPS"}
+    # STATIC_ROOT is left to the settings' default, the release's own static/ folder.
+    managed = {*values, *PASSED_THROUGH, "SSL_CERT_FILE", "DJANGO_SECURE_HTTPS", "STATIC_ROOT"}
     managed.add("SUPERLISTS_STAGING")
     values.update({key: value for key, value in existing.items() if key not in managed})
     return values
 
 
-def _collect_static(conn, site):
-    """Collect static files into the site's static/ folder that nginx serves."""
-    conn.run(site.paths.manage("collectstatic", "--noinput", "-v", "0"), hide=True, in_stream=False)
+def _collect_static(conn, site, release):
+    """Collect static files into the release's own static/ (nginx serves the live one's)."""
+    conn.run(
+        site.paths.manage("collectstatic", "--noinput", "-v", "0", release=release.name),
+        hide=True,
+        in_stream=False,
+    )
 
 
-def _migrate(conn, site):
-    """Apply the database migrations."""
-    conn.run(site.paths.manage("migrate", "--noinput", "-v", "0"), hide=True, in_stream=False)
+def _check_release(conn, site, release):
+    """Django's deploy checks and a migration for every model change, before going live."""
+    p = site.paths
+    result = conn.run(
+        p.manage("check", "--deploy", release=release.name), hide=True, warn=True, in_stream=False
+    )
+    said = (result.stderr + result.stdout).strip()
+    allowed = set() if site.tls_cert else HTTPS_ONLY_WARNINGS
+    unexpected = sorted(set(re.findall(r"\((\w+\.[A-Z]\d+)\)", said)) - allowed)
+    if result.exited or unexpected:
+        raise DeployError(
+            f"manage.py check --deploy found problems in {release.name} "
+            f"({', '.join(unexpected) or f'exit status {result.exited}'}):\n{_tail(said)}"
+        )
+    result = conn.run(
+        p.manage("makemigrations", "--check", "--dry-run", release=release.name),
+        hide=True,
+        warn=True,
+        in_stream=False,
+    )
+    if result.exited:
+        hints = "".join(f"\n{hint}" for hint in uncommitted_migrations(release))
+        raise DeployError(
+            f"{release.name} has model changes that no migration in it covers "
+            f"(makemigrations --check):\n{_tail(result.stdout + result.stderr)}{hints}\n"
+            f"Run python manage.py makemigrations, commit the migration and deploy again."
+        )
+
+
+def _plan_migrations(conn, site, release, live, allow_destructive):
+    """List the migrations the release will apply; refuse the ones the live release can't bear."""
+    plan = json.loads(_run_script(conn, site, release.name, "migration_check.py", "plan"))
+    if plan:
+        names = ", ".join(step["migration"] for step in plan)
+        print(f"    will apply {len(plan)} migration(s): {names}")
+    breaking = [step for step in plan if step["breaks"]]
+    # With nothing live yet, nothing can break.
+    if breaking and live and not allow_destructive:
+        listed = "; ".join(f"{s['migration']} {', '.join(s['breaks'])}" for s in breaking)
+        raise DeployError(
+            f"{listed}. The release still running would fail against that until the switch "
+            f"(and after a rollback). Ship the code that stops using it first and the "
+            f"migration in a later release (README: Migrations), or deploy again with "
+            f"--allow-destructive to apply it anyway."
+        )
+    return [step["migration"] for step in plan]
+
+
+def _migrate(conn, site, release, plan, live):
+    """Apply the release's new migrations; the live release keeps working with them."""
+    if not plan:
+        return
+    result = conn.run(
+        site.paths.manage("migrate", "--noinput", "-v", "0", release=release.name),
+        hide=True,
+        warn=True,
+        in_stream=False,
+    )
+    if result.exited:
+        _log_event(conn, site, "migrations failed", release.name, release.subject)
+        still = f"{live} is still live" if live else "no release is live"
+        raise DeployError(
+            f"manage.py migrate failed for {release.name}:\n"
+            f"{_tail(result.stderr + result.stdout)}\nThe site was not switched: {still}. "
+            f"Migrations applied before the failing one stay applied "
+            f'(fab manage "showmigrations" lists them).'
+        )
+
+
+def _switch(conn, site, name):
+    """Point `source` at a release by renaming a symlink; say how gunicorn must pick it up."""
+    p = site.paths
+    target = f"releases/{name}"
+    # A new venv means new libraries, which only a fresh gunicorn master loads.
+    answer = conn.run(
+        f"cd {_q(p.root)} && test -f {_q(target)}/{BUILT} && old=$(readlink source || true) && "
+        f'if [ "$old" = {_q(target)} ]; then echo same; else '
+        f'if [ -n "$old" ] && [ "$(readlink "$old/.venv")" = "$(readlink {_q(target)}/.venv)" ]; '
+        f"then echo hup; else echo restart; fi; "
+        f"ln -sfn {_q(target)} source.new && mv -T source.new source; fi && "
+        f'if [ "$(readlink .env)" != source/.env ]; then '
+        f"ln -sfn source/.env .env.new && mv -T .env.new .env; fi",
+        hide=True,
+        in_stream=False,
+    ).stdout.strip()
+    return "" if answer == "same" else answer
 
 
 def _update_services(conn, site):
@@ -422,10 +600,9 @@ def _update_services(conn, site):
         hide=True,
         in_stream=False,
     )
-    # supervisord reads our program file through its [include]; `update` adds the program,
-    # restarts it if its file changed and is a no-op otherwise. Before the first deploy
-    # there is nothing to start.
-    if live:
+    # supervisord reads our program file through its [include]; `update` restarts the
+    # program when its file changed (a program not started yet is added by the reload step).
+    if live and service_changed:
         conn.run(f"{SUPERVISORCTL} update {p.service}", hide=True, in_stream=False)
     if nginx_changed:
         _reload_nginx(conn, site, previous_nginx)
@@ -490,28 +667,25 @@ def _hup_supervised_nginx(conn):
     return result.stdout.strip()
 
 
-def _check_live(conn, site):
-    """Ask nginx for the home page from the server itself: a deploy that serves errors failed."""
-    p = site.paths
-    scheme = "https" if site.tls_cert else "http"
-    address = site.listen_address or "127.0.0.1"
-    # Sent along rather than run from the release, which may be an older commit without it.
-    script = (Path(__file__).parent / "smoke_check.py").read_text()
+def _check_live(conn, site, timeout=15, fail=True):
+    """Ask nginx for the home page from the server itself: a release that serves errors failed."""
+    settings = site_address(site)
     result = conn.run(
-        f"{_q(p.python)} -c {shlex.quote(script)} "
-        f"{scheme} {_q(address)} {site.port} {_q(p.sitename)}",
+        f"/usr/bin/python3 -c {shlex.quote(_script('smoke_check.py'))} "
+        f"{settings['SCHEME']} {_q(settings['ADDRESS'])} {settings['PORT']} "
+        f"{_q(site.paths.sitename)} --timeout {timeout}",
         hide=True,
         warn=True,
         in_stream=False,
     )
     answer = (result.stdout.strip() or result.stderr.strip() or "nothing").splitlines()[-1]
-    if not result.ok:
-        raise DeployError(
-            f"The release is live, but {scheme}://{address}:{site.port}/ (Host: {p.sitename}) "
-            f"answered {answer}. The same fab command with `logs` instead of `deploy` shows "
-            f"the gunicorn and nginx logs."
-        )
-    return answer
+    if result.ok or not fail:
+        return answer
+    raise HealthCheckFailed(
+        f"{settings['SCHEME']}://{settings['ADDRESS']}:{settings['PORT']}/ "
+        f"(Host: {site.paths.sitename}) answered {answer}",
+        answer,
+    )
 
 
 def _preflight(conn, site):
@@ -531,40 +705,331 @@ def _preflight(conn, site):
     return result.stdout
 
 
-def _restart_gunicorn(conn, site, changed):
-    """Start gunicorn if it is down; after a change, reload it gracefully and wait for it."""
+def _reload_gunicorn(conn, site, name, how):
+    """Start gunicorn if it is down, else reload it as `how` says; wait for workers on `name`."""
     p = site.paths
     if site.init == "systemd":
         pid_command = f"systemctl show -p MainPID --value {p.service}"
         start = f"sudo -n systemctl start {p.service}"
+        restart = f"sudo -n systemctl restart {p.service}"
     else:
         pid_command = f"{SUPERVISORCTL} pid {p.service}"
-        start = f"{SUPERVISORCTL} start {p.service}"
-    # HUP makes gunicorn start new workers on the new code and retire the old ones; waiting
-    # for the old ones to go means the next request is served by the new release.
+        # `update` adds a program supervisord has not read yet, and starts it.
+        start = f"{{ {SUPERVISORCTL} update {p.service}; {SUPERVISORCTL} start {p.service}; }}"
+        restart = f"{SUPERVISORCTL} restart {p.service}"
+    folder = _q(p.release(name))
+    # HUP makes gunicorn's master chdir through `source` again and fork new workers there
+    # (no --preload: the app is imported by each worker); the old ones finish their requests
+    # first. Then every worker must be running in the release's folder, or it is not live.
+    result = conn.run(
+        f'pid() {{ p=$({pid_command} 2>/dev/null); case "$p" in ""|0|*[!0-9]*) p=;; esac; '
+        f'echo "$p"; }}; pid=$(pid); '
+        f'if [ -z "$pid" ]; then {start} >/dev/null 2>&1; pid=; '
+        f"elif [ {_q(how)} = restart ]; then {restart} >/dev/null; pid=; "
+        f'elif [ {_q(how)} = hup ]; then kill -HUP "$pid"; fi; '
+        # A HUP keeps the master; after a (re)start, ask for the new one until it is there.
+        f'for _ in $(seq {GUNICORN_WAIT * 10}); do [ -n "$pid" ] || pid=$(pid); ready=; '
+        f'if [ -n "$pid" ]; then ready=1; workers=$(pgrep -P "$pid"); [ -n "$workers" ] || ready=; '
+        f'for w in $workers; do [ "$(readlink /proc/$w/cwd)" = {folder} ] || ready=; done; fi; '
+        f'[ -n "$ready" ] && echo "$workers" | wc -l && exit 0; sleep 0.1; done; '
+        f'echo "master ${{pid:-not running}}; workers in: '
+        f'$(for w in $workers; do readlink /proc/$w/cwd; done | sort -u | xargs)"; exit 1',
+        hide=True,
+        warn=True,
+        in_stream=False,
+    )
+    if result.exited:
+        raise DeployError(
+            f"gunicorn did not come up on {name} within {GUNICORN_WAIT} s ({result.stdout.strip()})"
+        )
+    return int(result.stdout.split()[-1])
+
+
+def _switch_back(conn, site, release, live, failed):
+    """The release failed once live: make the previous one live again and say what happened."""
+    failure = _say(failed.error)
+    request_id = re.search(r"request-id=(\S+)", failure)
+    log_lines, raw = _request_log_lines(conn, site, request_id.group(1) if request_id else "")
+    cause = _last_exception_line(raw)
+    if not live:
+        _log_event(conn, site, "failed its health check", release.name, release.subject)
+        said = (
+            f"{release.name} failed its health check: {failure}{cause}. There is no earlier "
+            f"release to switch back to.\nThe server's log lines:\n{log_lines}"
+        )
+        raise _StepFailed(failed.title, DeployError(said))
+    how = _switch(conn, site, live)
+    try:
+        _reload_gunicorn(conn, site, live, how or "hup")
+        again = f"it answers {_check_live(conn, site)}"
+    except (DeployError, UnexpectedExit) as error:
+        again = f"but it fails too: {_say(error)}"
+    _log_event(conn, site, "failed its health check, switched back", release.name, release.subject)
+    said = (
+        f"{release.name} failed its health check: {failure}{cause}.\n"
+        f"Switched back automatically: {live} is live again ({again}).\n"
+        f"The server's log lines for that request:\n{log_lines}"
+    )
+    raise _StepFailed(failed.title, DeployError(said))
+
+
+def _log_records(conn, paths):
+    """The site's log records, merged in time order, each once (see deploy_tools/serverlogs.py)."""
+    output = _read_command(conn, f"date +%z; {serverlogs.read_command(paths.logs, {})}")
+    offset, _, text = output.partition("\n")
+    found = serverlogs.window(text, None, serverlogs.offset_zone(offset.strip() or "+0000"))
+    # nginx's access log has every request; gunicorn's has the same ones again.
+    return [record for record in found if record.source != "gunicorn-access.log"]
+
+
+def _request_log_lines(conn, site, request_id):
+    """The site's log records of one request, tracebacks whole; else the latest records."""
+    found = _log_records(conn, site.paths)
+    mine = serverlogs.for_request(found, request_id) if request_id else []
+    shown = mine or found[-10:]
+    raw = "\n".join(line for record in shown for line in record.lines)
+    return "\n".join(line for record in shown for line in record.shown()), raw
+
+
+def _last_exception_line(log_lines):
+    """The exception a traceback ends with, e.g. " (RuntimeError: boom)", or ""."""
+    for line in reversed(log_lines.splitlines()):
+        if EXCEPTION_LINE.match(line.strip()):
+            return f" ({line.strip()[:200]})"
+    return ""
+
+
+def _log_event(conn, site, event, name, subject=""):
+    """Append one line to the server's deploy log: when, what, which release, from where."""
+    who = f"{getpass.getuser()}@{socket.gethostname()}"
+    fields = [event, name, who, " ".join(subject.split())]
     conn.run(
-        f'pid=$({pid_command} 2>/dev/null); case "$pid" in ""|0|*[!0-9]*) pid=;; esac; '
-        f'if [ -z "$pid" ]; then {start} >/dev/null; '
-        f"elif [ {int(bool(changed))} = 1 ]; then "
-        f'old=$(pgrep -P "$pid"); kill -HUP "$pid"; '
-        f"for _ in $(seq 150); do alive=; for w in $old; do "
-        f'[ -d /proc/$w ] && [ "$(cut -d" " -f3 /proc/$w/stat)" != Z ] && alive=1; done; '
-        f'[ -z "$alive" ] && break; sleep 0.1; done; fi',
+        f"printf '%s\\t%s\\t%s\\t%s\\t%s\\n' \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" "
+        f"{' '.join(shlex.quote(field) for field in fields)} >> {_q(site.paths.deploy_log)}",
         hide=True,
         in_stream=False,
     )
+
+
+@contextlib.contextmanager
+def _nothing_changed_if_it_fails(conn, site, release, live):
+    """A failure while building says which step failed and that the site is as it was."""
+    try:
+        yield
+    except _StepFailed as failed:
+        still = f"{live} is still live." if live else "no release was live, and none is."
+        with contextlib.suppress(UnexpectedExit):
+            _log_event(
+                conn, site, f"failed to build ({failed.title})", release.name, release.subject
+            )
+        cause, detail = _cause_and_detail(failed.error)
+        said = f"{cause}\nNothing changed on the server: {still}" + (
+            f"\n{detail}" if detail else ""
+        )
+        raise _StepFailed(failed.title, DeployError(said)) from None
 
 
 def _prune_releases(conn, site):
-    """Keep the newest few releases (the live one always) so a rollback stays possible."""
+    """Keep the live release and the ones live before it (for rollback); remove the rest."""
     p = site.paths
+    state = _server_state(conn, site)
+    if not state.live:
+        return  # nothing known to be live: removing nothing is the safe mistake
+    keep = state.kept_for_rollback(KEEP_RELEASES)
     conn.run(
-        f'cd {_q(p.releases)} && live=$(basename "$(readlink ../source)") && '
-        f"ls -1t | tail -n +{KEEP_RELEASES + 1} | while read -r old; do "
-        f'[ "$old" = "$live" ] || rm -rf -- "$old"; done',
+        f'cd {_q(p.releases)} && for d in */; do [ -d "$d" ] || continue; '
+        f'case " {" ".join(keep)} " in *" ${{d%/}} "*) ;; *) rm -rf -- "${{d%/}}";; esac; '
+        f'done && used=$(for r in */; do readlink "$r.venv"; done) && cd {_q(p.venvs)} && '
+        f'for v in *; do [ -e "$v" ] || continue; '
+        f'echo "$used" | grep -qx "$PWD/$v" || rm -rf -- "$v"; done',
         hide=True,
         in_stream=False,
     )
+
+
+# --- what is on the server ------------------------------------------------------------------
+
+
+def site_address(site):
+    """Where nginx serves the site, as the server itself asks it."""
+    return {
+        "SCHEME": "https" if site.tls_cert else "http",
+        "ADDRESS": site.listen_address or "127.0.0.1",
+        "PORT": str(site.port),
+    }
+
+
+def _site_settings(site):
+    """What rollback and status need to know of the last deploy's options."""
+    values = {
+        **site_address(site),
+        "LISTEN_ADDRESS": site.listen_address,
+        "TLS_CERT": site.tls_cert,
+        "TLS_KEY": site.tls_key,
+    }
+    return format_dotenv(
+        {key: value for key, value in values.items() if value},
+        header="Written by fab deploy: how nginx serves the site, for fab rollback and status.",
+    )
+
+
+def _existing_site(conn, sitename):
+    """The site as the last deploy left it on the server."""
+    site = _site(conn, sitename, 2, 0, "", "", "", "")
+    text = _read_remote(conn, site.paths.site_settings)
+    if not text:
+        raise DeployError(
+            f"Nothing is deployed at {site.paths.root} on {conn.host} (no "
+            f"{site.paths.site_settings.name}): deploy first, or name the site with --sitename."
+        )
+    values = parse_dotenv(text)
+    return dataclasses.replace(
+        site,
+        port=int(values["PORT"]),
+        listen_address=values.get("LISTEN_ADDRESS", ""),
+        tls_cert=values.get("TLS_CERT", ""),
+        tls_key=values.get("TLS_KEY", ""),
+    )
+
+
+@dataclass
+class ServerState:
+    """The site's releases, deploy log and gunicorn workers, as read in one command."""
+
+    live: str = ""
+    releases: list = dataclasses.field(default_factory=list)  # (name, built, mtime), newest first
+    log: list = dataclasses.field(default_factory=list)  # (time, event, name, who, subject)
+    master: str = ""
+    workers: list = dataclasses.field(default_factory=list)  # (pid, folder)
+
+    @classmethod
+    def parse(cls, text):
+        state = cls()
+        for line in text.splitlines():
+            kind, _, rest = line.partition("=")
+            if kind == "live":
+                state.live = PurePosixPath(rest).name if rest else ""
+            elif kind == "release" and len(rest.split()) == 3:
+                name, built, mtime = rest.split()
+                state.releases.append((name, built == "built", int(mtime)))
+            elif kind == "log" and rest.count("\t") >= 4:
+                state.log.append(tuple(rest.split("\t", 4)))
+            elif kind == "master":
+                state.master = rest
+            elif kind == "worker" and rest:
+                pid, _, folder = rest.partition(" ")
+                state.workers.append((pid, folder))
+        state.releases.sort(key=lambda release: -release[2])
+        return state
+
+    @property
+    def subjects(self):
+        return {entry[2]: entry[4] for entry in self.log if entry[4]}
+
+    @property
+    def built(self):
+        return [name for name, built, _ in self.releases if built]
+
+    def last_event(self, name):
+        return next((entry for entry in reversed(self.log) if entry[2] == name), None)
+
+    def kept_for_rollback(self, count):
+        """The live release and the ones live most recently before it: `count` at most."""
+        went_live = [e[2] for e in self.log if e[1] in ("deployed", "rolled back")]
+        keep = [self.live] if self.live else []
+        for name in reversed(went_live):
+            if len(keep) < count and name not in keep:
+                keep.append(name)
+        return keep
+
+    def previous(self):
+        """The kept release that was live most recently before the live one."""
+        went_live = [e[2] for e in self.log if e[1] in ("deployed", "rolled back")]
+        for name in reversed(went_live):
+            if name != self.live and name in self.built:
+                return name
+        return ""
+
+    def describe(self, site, answer):
+        """What `fab status` prints."""
+        subjects = self.subjects
+        lines = []
+        if self.live:
+            event = self.last_event(self.live)
+            lines.append(f"Live on {site.url}: {self.live} {subjects.get(self.live, '')}")
+            if event:
+                lines.append(f"  {event[1]} {event[0]} from {event[3]}")
+        else:
+            lines.append(f"Nothing is live on {site.url}.")
+        lines.append("Kept releases, newest first (fab rollback --to NAME makes one live):")
+        for name, built, mtime in self.releases:
+            mark = "*" if name == self.live else " "
+            when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(mtime))
+            note = "" if built else "  (never finished building: cannot go live)"
+            lines.append(f"  {mark} {name}  {when}  {subjects.get(name, '')}{note}")
+        folders = sorted({PurePosixPath(folder).name for _, folder in self.workers})
+        if self.master:
+            lines.append(
+                f"gunicorn: master {self.master}, {len(self.workers)} workers running "
+                f"{', '.join(folders) or 'nothing'}"
+            )
+        else:
+            lines.append("gunicorn: not running")
+        lines.append(f"Home page through nginx: {answer}")
+        if self.log:
+            lines.append("Last entries of the deploy log:")
+            lines += ["  " + "  ".join(entry) for entry in self.log[-5:]]
+        return "\n".join(lines)
+
+
+def _server_state(conn, site):
+    """Read the site's releases, deploy log and gunicorn workers in one command."""
+    p = site.paths
+    if site.init == "systemd":
+        pid_command = f"systemctl show -p MainPID --value {p.service}"
+    else:
+        pid_command = f"{SUPERVISORCTL} pid {p.service}"
+    text = _read_command(
+        conn,
+        f'cd {_q(p.root)} && echo "live=$(readlink source)"; '
+        f'for d in releases/*/; do [ -d "$d" ] || continue; '
+        f'if [ -f "$d{BUILT}" ]; then b=built; else b=unbuilt; fi; '
+        f'echo "release=$(basename "$d") $b $(stat -c %Y "$d")"; done; '
+        f"tail -n 200 {_q(p.deploy_log)} 2>/dev/null | sed 's/^/log=/'; "
+        f'pid=$({pid_command} 2>/dev/null); case "$pid" in ""|0|*[!0-9]*) pid=;; esac; '
+        f'echo "master=$pid"; [ -n "$pid" ] && for w in $(pgrep -P "$pid"); do '
+        f'echo "worker=$w $(readlink /proc/$w/cwd)"; done; true',
+    )
+    return ServerState.parse(text)
+
+
+def _rollback_target(state, to):
+    """The release a rollback makes live: the named one, else the one live before."""
+    if not to:
+        target = state.previous()
+        if not target:
+            raise DeployError(
+                "There is no earlier kept release to roll back to (fab status lists them)."
+            )
+        return target
+    matches = [name for name in state.built if name.startswith(to) or to.startswith(name)]
+    unbuilt = [name for name, built, _ in state.releases if not built and name.startswith(to)]
+    if not matches:
+        extra = f" ({unbuilt[0]} never finished building)" if unbuilt else ""
+        raise DeployError(
+            f"No kept release matches {to!r}{extra}; the ones that can go live: "
+            f"{', '.join(state.built) or 'none'}."
+        )
+    if len(matches) > 1:
+        raise DeployError(f"{to!r} matches several releases ({', '.join(matches)}): say more.")
+    if matches[0] == state.live:
+        raise DeployError(f"{matches[0]} is already live.")
+    return matches[0]
+
+
+def _unknown_migrations(conn, site, name):
+    """Migrations applied to the database that the release's code does not have."""
+    return json.loads(_run_script(conn, site, name, "migration_check.py", "unknown"))
 
 
 # --- rendering ----------------------------------------------------------------------------
@@ -586,6 +1051,7 @@ def gunicorn_command(site):
     p = site.paths
     return " ".join(
         [
+            # Through `source`: a restart runs the live release's venv.
             str(p.venv / "bin" / "gunicorn"),
             f"--bind unix:{p.socket}",
             f"--workers {site.workers}",
@@ -643,6 +1109,7 @@ def render_nginx_site(site):
         redirect_block=redirect_block,
         logs=p.logs,
         static=p.static,
+        error_pages=p.source / "deploy_tools" / "error_pages",
         socket=p.socket,
         log_format=f"superlists_{re.sub(r'[^A-Za-z0-9_]', '_', p.sitename)}",
         known_hosts="|".join(re.escape(host) for host in site.allowed_hosts.split(",")),
@@ -661,6 +1128,7 @@ def _build_release(worktree=False):
     if worktree:
         archive = worktree_archive()
         name = "wt-" + hashlib.sha256(archive).hexdigest()[:12]
+        subject = "working tree of " + _git("log", "-1", "--format=%h %s").stdout.decode().strip()
     else:
         head = _git("rev-parse", "--verify", "-q", "HEAD^{commit}")
         if head.returncode:
@@ -672,10 +1140,28 @@ def _build_release(worktree=False):
         if _git("status", "--porcelain", "--untracked-files=no").stdout.strip():
             print(f"Note: deploying commit {name}; uncommitted changes are not included.")
         archive = _git("archive", "--format=tar", "HEAD").stdout
+        subject = _git("log", "-1", "--format=%s").stdout.decode().strip()
     requirements = _member(archive, "requirements.txt")
     if requirements is None:
         raise DeployError("The code to deploy has no requirements.txt at its top level.")
-    return Release(name, archive, hashlib.sha256(requirements).hexdigest())
+    return Release(name, archive, hashlib.sha256(requirements).hexdigest(), subject)
+
+
+def uncommitted_migrations(release):
+    """Sentences naming migration files of the working tree that the shipped commit lacks."""
+    status = _git("status", "--porcelain", "--", "*/migrations/*.py").stdout.decode()
+    with tarfile.open(fileobj=io.BytesIO(release.archive)) as tar:
+        shipped = set(tar.getnames())
+    found = []
+    for line in status.splitlines():
+        state, name = line[:2], line[3:].strip()
+        if name.endswith("/"):  # a whole untracked migrations folder
+            continue
+        if name not in shipped:
+            found.append(f"{name} is in your working tree but not committed.")
+        elif state.strip() == "M":
+            found.append(f"{name} has changes in your working tree that are not committed.")
+    return found
 
 
 # Never shipped from a working tree: local state, secrets and generated files.
@@ -811,8 +1297,13 @@ def _step(title, function, *args):
     except (DeployError, connect.ConnectError, ValueError, UnexpectedExit) as error:
         print(f"  {title}: FAILED after {time.monotonic() - started:.2f} s", flush=True)
         raise _StepFailed(title, error) from error
-    print(f"  {title}: {time.monotonic() - started:.2f} s")
+    print(f"  {title}: {time.monotonic() - started:.2f} s", flush=True)
     return result
+
+
+def _tail(text, lines=25):
+    """The end of a command's output, where a traceback says what went wrong."""
+    return "\n".join("  " + line for line in text.strip().splitlines()[-lines:])
 
 
 @contextlib.contextmanager
@@ -828,14 +1319,23 @@ def _friendly_errors(task_name):
 
 
 def _say(error):
-    """An expected failure in words: a sentence, or what the server's command printed."""
+    """An expected failure in words: a sentence, or the cause and the end of a command's output."""
+    cause, detail = _cause_and_detail(error)
+    return f"{cause}\n{detail}" if detail else cause
+
+
+def _cause_and_detail(error):
+    """For a failed command: the line that names the cause first, then the end of its output."""
     if not isinstance(error, UnexpectedExit):
-        return str(error)
+        return str(error), ""
     result = error.result
-    detail = (result.stderr or result.stdout or "").strip()[-2000:]
+    output = (result.stderr + result.stdout).strip()
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    exceptions = [line for line in lines if EXCEPTION_LINE.match(line)]
+    cause = (exceptions or lines or ["no output"])[-1]
     return (
-        f"this command failed on the server (exit status {result.exited}):\n"
-        f"  {result.command}\n{detail}"
+        f"a command failed on the server (exit status {result.exited}): {cause[:400]}",
+        f"The end of its output:\n{_tail(output, 15)}\n  (the command: {result.command[:300]})",
     )
 
 
@@ -858,6 +1358,26 @@ def _write_file(conn, path, text, mode="644"):
         text.encode(),
         what=f"Writing {path}",
     )
+
+
+def _read_command(conn, command):
+    return conn.run(command, hide=True, warn=True, in_stream=False).stdout
+
+
+def _script(name):
+    # Sent along rather than run from a release, which may be an older commit without it.
+    return (HERE / name).read_text()
+
+
+def _run_script(conn, site, name, script, *args):
+    """Run one of deploy_tools' scripts in a release's folder with its venv's Python."""
+    folder = site.paths.release(name)
+    words = " ".join(shlex.quote(arg) for arg in args)
+    return conn.run(
+        f"cd {_q(folder)} && .venv/bin/python -c {shlex.quote(_script(script))} {words}",
+        hide=True,
+        in_stream=False,
+    ).stdout
 
 
 def _read_remote(conn, path):

@@ -37,12 +37,14 @@ sys.path.insert(0, str(REPO))
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
-from deploy_tools import staging_host  # noqa: E402
-from functional_tests import diagnosis, serverlogs  # noqa: E402
+from deploy_tools import serverlogs, staging_host  # noqa: E402
+from deploy_tools.sitepaths import SUPERVISOR_SOCKET, SitePaths  # noqa: E402
+from deploy_tools.traffic import Traffic  # noqa: E402
+from functional_tests import diagnosis  # noqa: E402
 from functional_tests.browsers import start_browser  # noqa: E402
 from functional_tests.server import StagingServer  # noqa: E402
 from functional_tests.waits import wait_for  # noqa: E402
-from reliability.harness import Browser  # noqa: E402
+from reliability.harness import Browser, wait_until  # noqa: E402
 
 ADDRESS = staging_host.ADDRESS
 SECOND_SITE = "superlists-prod"
@@ -61,6 +63,11 @@ PRODUCTION_SPELLINGS = (
     (f"http://{ADDRESS}:{SECOND_PORT}", ADDRESS),
 )
 BIN = Path(sys.executable).parent
+SUPERVISORCTL = f"supervisorctl -s unix://{SUPERVISOR_SOCKET}"
+# Lines of a failed command's output a developer sees without scrolling: the cause must be there.
+FIRST_SCREEN = 30
+CHANGE_MARK = "<!-- scratch release: deployed under load -->"
+NOTE_FIELD = "    note = models.TextField(null=True, blank=True)\n"
 
 
 class RehearsalFailed(Exception):
@@ -83,11 +90,11 @@ class Rehearsal:
             self.timings.append((title, time.monotonic() - started))
             print(f"=== {title}: {self.timings[-1][1]:.1f} s", flush=True)
 
-    def run(self, *command, env=None, expect_failure=False, show=True):
+    def run(self, *command, env=None, expect_failure=False, show=True, cwd=REPO):
         """Run a command, showing its output unless told not to; the output is returned."""
         result = subprocess.run(
             [str(part) for part in command],
-            cwd=REPO,
+            cwd=cwd,
             env=env or self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -98,7 +105,8 @@ class Rehearsal:
             print(result.stdout, end="", flush=True)
         if expect_failure != bool(result.returncode):
             outcome = "succeeded" if expect_failure else f"failed ({result.returncode})"
-            raise RehearsalFailed(f"{' '.join(map(str, command[:4]))} … {outcome}")
+            said = "" if show else f", saying:\n{result.stdout[-3000:]}"
+            raise RehearsalFailed(f"{' '.join(map(str, command[:4]))} … {outcome}{said}")
         return result.stdout
 
     def expect_ft_refusal(self, env, sentence, test="functional_tests.test_not_found"):
@@ -113,9 +121,13 @@ class Rehearsal:
             raise RehearsalFailed(f"the FT run did not refuse with {sentence!r}:\n{output}")
         print(f"The FT run refused, as it should: {refusals[0]}")
 
-    def fab(self, *args, env=None):
+    def fab(self, *args, env=None, cwd=REPO, expect_failure=False, show=True):
+        """The README's fab command, run in cwd (this repository, or a scratch clone)."""
         host = f"{self.env['STAGING_SSH_USER']}@{ADDRESS}"
-        return self.run(BIN / "fab", "-H", host, *args, env=env)
+        return self.run(
+            BIN / "fab", "-H", host, *args,
+            env=env, cwd=cwd, expect_failure=expect_failure, show=show,
+        )  # fmt: skip
 
     def home(self):
         return Path(pwd.getpwnam(self.env.get("STAGING_SSH_USER", staging_host.DEPLOY_USER)).pw_dir)
@@ -132,6 +144,71 @@ class Rehearsal:
     def second_site_env(self):
         """No EMAIL_PASSWORD, as on a careless new production server."""
         return {key: value for key, value in self.env.items() if key != "EMAIL_PASSWORD"}
+
+    def live_release(self):
+        """The release the staging site's `source` link points at."""
+        return Path(os.readlink(self.home() / "sites" / ADDRESS / "source")).name
+
+    def gunicorn(self, action):
+        """supervisorctl start/stop/restart the staging site's gunicorn, as root on the host."""
+        service = SitePaths(ADDRESS, str(self.home())).service
+        self.run(*SUPERVISORCTL.split(), action, service, show=False)
+
+    def home_page_answers(self):
+        """Wait for the staging site's home page to answer 200 (gunicorn may be starting)."""
+        wait_until(lambda: Browser(f"http://{ADDRESS}").get("/")[0] == 200, "the home page")
+
+    @contextlib.contextmanager
+    def scratch_clone(self, subject, change):
+        """A temporary clone of this working tree with one more commit, made by change(folder)."""
+        with tempfile.TemporaryDirectory(prefix="superlists-scratch-") as folder:
+            clone = Path(folder) / "superlists"
+            subprocess.run(["git", "clone", "-q", REPO, clone], check=True)
+            # The working tree as it is, so that uncommitted work is rehearsed too.
+            listed = subprocess.run(
+                ["git", "ls-files", "-z", "-c", "-o", "--exclude-standard"],
+                cwd=REPO, capture_output=True, check=True,
+            ).stdout.decode()  # fmt: skip
+            for name in filter(None, listed.split("\0")):
+                if (REPO / name).is_file():
+                    (clone / name).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(REPO / name, clone / name)
+            change(clone)
+            git = ["git", "-C", clone, "-c", "user.name=Rehearsal", "-c", "user.email=r@x.test"]
+            subprocess.run([*git, "add", "-A"], check=True)
+            subprocess.run([*git, "commit", "-q", "-m", subject], check=True)
+            yield clone
+
+    def deploy_from(self, clone, expect_failure=False):
+        """fab deploy from a scratch clone; its output's first screen is shown as it came."""
+        output = self.fab(
+            "deploy", "--staging", "--listen-address", ADDRESS,
+            cwd=clone, expect_failure=expect_failure, show=not expect_failure,
+        )  # fmt: skip
+        if expect_failure:
+            lines = output.splitlines()
+            print("\n".join(lines[:FIRST_SCREEN]))
+            if len(lines) > FIRST_SCREEN:
+                print(f"[… {len(lines) - FIRST_SCREEN} more lines]")
+        return output
+
+    @staticmethod
+    def expect_in(output, *sentences, lines=None):
+        """Each sentence is in the output (in its first `lines` lines, if given)."""
+        shown = "\n".join(output.splitlines()[:lines])
+        missing = [sentence for sentence in sentences if sentence not in shown]
+        if missing:
+            where = f"in its first {lines} lines" if lines else ""
+            raise RehearsalFailed(f"the output does not say {missing[0]!r} {where}:\n{output}")
+
+    def under_load(self, what, command):
+        """Run command while clients add items and read lists; no failure, no lost item."""
+        with Traffic(f"http://{ADDRESS}", clients=8, watch=self.live_release) as traffic:
+            command()
+        report, ok = traffic.report()
+        print(f"Traffic during {what}: {report}")
+        if not ok:
+            raise RehearsalFailed(f"{what} under load: {report}")
 
     # --- the phases ---------------------------------------------------------------------
 
@@ -230,7 +307,7 @@ class Rehearsal:
         site = self.home() / "sites" / SECOND_SITE
         manage = [
             "runuser", "-u", self.env["STAGING_SSH_USER"], "--", "env", "SUPERLISTS_STAGING=1",
-            site / ".venv" / "bin" / "python", site / "source" / "manage.py",
+            site / "source" / ".venv" / "bin" / "python", site / "source" / "manage.py",
         ]  # fmt: skip
         # Naming the site rightly (its own id) must not help: only its .env marks staging.
         report = self.run(*manage, "preflight", "--json", show=False).strip().splitlines()[-1]
@@ -419,6 +496,141 @@ class Rehearsal:
         shutil.rmtree(home / "sites" / BROKEN_SITE)
         print("The refused file is gone, nginx -t passes, the staging site still answers 200.")
 
+    def failed_build_changes_nothing(self):
+        """A release whose collectstatic fails leaves the live one live, even after a restart."""
+        live = self.live_release()
+
+        def unreadable_static_file(clone):
+            (clone / "superlists" / "static" / "css" / "broken.css").symlink_to("/nonexistent.css")
+
+        subject = "Scratch: a static file collectstatic cannot copy"
+        with self.scratch_clone(subject, unreadable_static_file) as clone:
+            output = self.deploy_from(clone, expect_failure=True)
+        self.expect_in(
+            output, "collect static files", "FileNotFoundError", "broken.css",
+            f"Nothing changed on the server: {live} is still live.",
+            lines=FIRST_SCREEN,
+        )  # fmt: skip
+        if self.live_release() != live:
+            raise RehearsalFailed(f"source moved to {self.live_release()} after a failed build")
+        self.gunicorn("restart")
+        self.home_page_answers()
+        status = self.fab("status", show=False)
+        self.expect_in(status, f"workers running {live}", "HTTP 200")
+        print(f"source still points at {live}; after a gunicorn restart the workers run it.")
+
+    def failed_health_check_switches_back(self):
+        """A release whose home page is a 500 is switched back at once, with the cause shown."""
+        live = self.live_release()
+
+        def broken_home_page(clone):
+            views = clone / "lists" / "views.py"
+            text = views.read_text()
+            crash = "    raise RuntimeError('scratch: the home page is broken')\n"
+            broken = text.replace("def home_page(request):\n", "def home_page(request):\n" + crash)
+            if broken == text:
+                raise RehearsalFailed("lists/views.py has no home_page to break")
+            views.write_text(broken)
+
+        with self.scratch_clone("Scratch: the home page raises", broken_home_page) as clone:
+            output = self.deploy_from(clone, expect_failure=True)
+        self.expect_in(
+            output, "failed its health check", "HTTP 500 request-id=",
+            "RuntimeError: scratch: the home page is broken",
+            f"Switched back automatically: {live} is live again",
+            lines=FIRST_SCREEN,
+        )  # fmt: skip
+        if self.live_release() != live:
+            raise RehearsalFailed(
+                f"source is {self.live_release()}, not {live}, after the switch back"
+            )
+        self.home_page_answers()
+
+    def deploy_under_load(self):
+        """A deploy that changes code, under load: no failed request, no lost item."""
+        before = self.live_release()
+
+        def visible_change(clone):
+            base = clone / "superlists" / "jinja2" / "base.html"
+            base.write_text(base.read_text().replace("</body>", f"{CHANGE_MARK}</body>"))
+
+        with self.scratch_clone("Scratch: a visible change", visible_change) as clone:
+            self.under_load("a code-changing deploy", lambda: self.deploy_from(clone))
+        self.rolled_back_to = before
+        _, _, page = Browser(f"http://{ADDRESS}").get("/")
+        if self.live_release() == before or CHANGE_MARK not in page:
+            raise RehearsalFailed("the new release is not what the home page serves")
+
+    def rollback_under_load(self):
+        """fab rollback under load, then fab status says what is live."""
+        self.under_load("fab rollback", lambda: self.fab("rollback"))
+        _, _, page = Browser(f"http://{ADDRESS}").get("/")
+        if self.live_release() != self.rolled_back_to or CHANGE_MARK in page:
+            raise RehearsalFailed(f"after the rollback {self.live_release()} is live")
+        status = self.fab("status")
+        self.expect_in(
+            status, f"Live on http://{ADDRESS}: {self.rolled_back_to}", "rolled back",
+            f"workers running {self.rolled_back_to}", "HTTP 200",
+        )  # fmt: skip
+
+    def add_item_note(self, clone):
+        """A scratch change: a nullable column on items, with its migration."""
+        models = clone / "lists" / "models.py"
+        text = models.read_text()
+        anchor = "    list = models.ForeignKey(List, on_delete=models.CASCADE)\n"
+        if anchor not in text:
+            raise RehearsalFailed("lists/models.py has no Item.list to add a field after")
+        models.write_text(text.replace(anchor, anchor + NOTE_FIELD, 1))
+        self.makemigrations(clone, "item_note")
+
+    def makemigrations(self, clone, name):
+        self.run(BIN / "python", "manage.py", "makemigrations", "lists", "--name", name,
+                 cwd=clone, show=False)  # fmt: skip
+
+    def migrations_and_rollback(self):
+        """Deploy lists its migrations; rollback past one needs --yes; a drop is refused."""
+        before = self.live_release()
+        with self.scratch_clone("Scratch: items get a note", self.add_item_note) as clone:
+            output = self.deploy_from(clone)
+        self.expect_in(output, "will apply 1 migration(s): lists.", "_item_note")
+        refused = self.fab("rollback", expect_failure=True, show=False)
+        print(refused.strip())
+        self.expect_in(refused, "does not know these migrations", "_item_note", "--yes")
+        self.fab("rollback", "--yes")
+        if self.live_release() != before:
+            raise RehearsalFailed(f"rollback --yes left {self.live_release()} live")
+
+        def add_then_drop(clone):
+            self.add_item_note(clone)
+            models = clone / "lists" / "models.py"
+            models.write_text(models.read_text().replace(NOTE_FIELD, ""))
+            self.makemigrations(clone, "remove_item_note")
+
+        with self.scratch_clone("Scratch: drop the note", add_then_drop) as clone:
+            output = self.deploy_from(clone, expect_failure=True)
+        self.expect_in(
+            output, "_remove_item_note removes the column lists.item.note",
+            "--allow-destructive", f"Nothing changed on the server: {before} is still live.",
+            lines=FIRST_SCREEN,
+        )  # fmt: skip
+
+    def nginx_error_pages(self):
+        """nginx's own 502 (gunicorn down) and 413 (body too big) are the site's pages."""
+        self.gunicorn("stop")
+        try:
+            status, _, page = Browser(f"http://{ADDRESS}").get("/lists/new")
+        finally:
+            self.gunicorn("start")
+        if status != 502 or "Back in a minute" not in page or "bootstrap" not in page:
+            raise RehearsalFailed(f"gunicorn down: {status}, not the styled page:\n{page[:300]}")
+        self.home_page_answers()
+        status, _, page = Browser(f"http://{ADDRESS}").post("/lists/new", {"text": "x" * 2**21})
+        if status != 413 or "That was too much" not in page:
+            raise RehearsalFailed(f"a 2 MB POST: {status}, not the styled page:\n{page[:300]}")
+        print(
+            "gunicorn stopped: 502 with the styled 'Back in a minute' page; 2 MB POST: 413, styled."
+        )
+
     def host_down(self):
         staging_host.down(self.state)
 
@@ -454,6 +666,15 @@ def main(argv=None):
         ("fab provision + first deploy (staging)", rehearsal.deploy),
         ("fab deploy again, nothing changed", rehearsal.redeploy),
         ("functional tests against staging", rehearsal.functional_tests),
+        ("a release that fails to build changes nothing", rehearsal.failed_build_changes_nothing),
+        (
+            "a release failing its health check: switched back",
+            rehearsal.failed_health_check_switches_back,
+        ),
+        ("a code-changing deploy under load", rehearsal.deploy_under_load),
+        ("fab rollback under load, then fab status", rehearsal.rollback_under_load),
+        ("migrations listed, rollback past one, a drop refused", rehearsal.migrations_and_rollback),
+        ("nginx's own 502 and 413 are styled", rehearsal.nginx_error_pages),
         ("second site without the staging flag or EMAIL_PASSWORD", rehearsal.second_site),
         ("a browser POST on the second site's port", rehearsal.browser_post_on_another_port),
         ("FT runs aimed at the non-staging site, every spelling", rehearsal.guard_refuses),

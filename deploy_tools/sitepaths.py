@@ -73,25 +73,42 @@ class SitePaths:
         # A symlink to the live release, switched atomically by each deploy.
         return self.root / "source"
 
+    def release(self, name):
+        """The folder of one release: its code, .venv link, .env and collected static files."""
+        return self.releases / name
+
+    @property
+    def venvs(self):
+        # One virtualenv per requirements.txt, shared by the releases that have the same one.
+        return self.root / "venvs"
+
     @property
     def venv(self):
-        return self.root / ".venv"
+        return self.source / ".venv"
 
     @property
     def python(self):
         return self.venv / "bin" / "python"
 
     @property
-    def requirements_stamp(self):
-        return self.venv / "requirements.sha256"
-
-    @property
     def env(self):
+        # A link to the live release's own .env, so a release that never goes live changes
+        # nothing the site reads.
         return self.root / ".env"
 
     @property
     def static(self):
-        return self.root / "static"
+        return self.source / "static"
+
+    @property
+    def deploy_log(self):
+        """One line per deploy, rollback and failed deploy: when, what, from where."""
+        return self.root / "deploys.log"
+
+    @property
+    def site_settings(self):
+        """How nginx serves the site (scheme, address, port), for rollback and status."""
+        return self.root / "site.env"
 
     @property
     def database(self):
@@ -122,8 +139,9 @@ class SitePaths:
         """Name of the gunicorn service (systemd unit or supervisor program) for this site."""
         return "gunicorn-" + re.sub(r"[^A-Za-z0-9_-]", "_", self.sitename)
 
-    def manage(self, *args):
-        """Shell command that runs manage.py with args in the live release, quoted for sh."""
+    def manage(self, *args, release=None):
+        """Shell command that runs manage.py with args in the live (or a named) release."""
+        folder = self.release(release) if release else self.source
         words = " ".join(shlex.quote(str(arg)) for arg in args)
-        source, python = shlex.quote(str(self.source)), shlex.quote(str(self.python))
-        return f"cd {source} && {python} manage.py {words}"
+        python = shlex.quote(str(folder / ".venv" / "bin" / "python"))
+        return f"cd {shlex.quote(str(folder))} && {python} manage.py {words}"

@@ -3,9 +3,10 @@
 Usage: python smoke_check.py http|https ADDRESS PORT HOSTNAME [--timeout SECONDS]
 
 Asks ADDRESS:PORT for / with HOSTNAME as the Host header, as a browser would through nginx,
-and retries while the answer is a 5xx or no answer (gunicorn's new workers may still be
-starting). Prints the status and exits 0 on a 2xx or 3xx; otherwise prints what it got last
-and exits 1. Standard library only: it runs with the site's venv Python.
+and retries while the answer is a 502, 503, 504 or no answer (gunicorn's new workers may
+still be starting). Prints the status (and the X-Request-ID the site sent back, so its log
+lines can be found) and exits 0 on a 2xx or 3xx; otherwise prints what it got last and exits
+1. Standard library only: it runs with the server's /usr/bin/python3.
 """
 
 import argparse
@@ -26,7 +27,8 @@ def ask(scheme, address, port, hostname):
         connection = http.client.HTTPConnection(address, port, timeout=5)
     try:
         connection.request("GET", "/", headers={"Host": hostname})
-        return connection.getresponse().status
+        response = connection.getresponse()
+        return response.status, response.getheader("X-Request-ID")
     finally:
         connection.close()
 
@@ -44,16 +46,16 @@ def main():
     last = "no answer"
     while True:
         try:
-            status = ask(args.scheme, args.address, args.port, args.hostname)
+            status, request_id = ask(args.scheme, args.address, args.port, args.hostname)
         except OSError as error:
             last = f"{type(error).__name__}: {error}"
         else:
-            last = f"HTTP {status}"
+            last = f"HTTP {status}" + (f" request-id={request_id}" if request_id else "")
             if status < 400:
                 print(last)
                 return 0
-            if status < 500:
-                break  # a 4xx will not go away by waiting (a wrong Host, a missing page)
+            if status not in (502, 503, 504):
+                break  # a 4xx or a 500 will not go away by waiting (a wrong Host, a bug)
         if time.monotonic() > deadline:
             break
         time.sleep(0.2)

@@ -11,13 +11,13 @@ from django.contrib.staticfiles.testing import StaticLiveServerTestCase
 from django.test import tag
 from selenium.common.exceptions import WebDriverException
 
+from deploy_tools.serverlogs import Record
 from functional_tests import diagnosis
 from functional_tests.browsers import forget_everything, pool
 from functional_tests.internals import NotesItsFailures, QuickLiveServerThread
 from functional_tests.ormguard import forbid_direct_queries
 from functional_tests.pages import ErrorPage
 from functional_tests.server import get_server
-from functional_tests.serverlogs import Record
 from functional_tests.waits import explained_by, with_cause
 
 ARTIFACTS = Path(settings.BASE_DIR) / "ft-artifacts"

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from selenium.common.exceptions import WebDriverException
 
-from functional_tests import serverlogs
+from deploy_tools import serverlogs
 from functional_tests.network import trail
 
 SUBRESOURCES = {"Stylesheet", "Script", "Image", "Font", "Fetch", "XHR"}

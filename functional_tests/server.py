@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 from django.core import mail
 from django.test import override_settings
 
-from functional_tests import serverlogs
+from deploy_tools import serverlogs
 from functional_tests.ormguard import server_side
 from functional_tests.waits import wait_for
 from superlists.env import Variables, is_yes, parse_dotenv

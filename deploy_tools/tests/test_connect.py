@@ -76,7 +76,7 @@ class SitePathsTest(unittest.TestCase):
         paths = SitePaths("superlists.example.com", "/home/deploy")
         root = "/home/deploy/sites/superlists.example.com"
         self.assertEqual(str(paths.root), root)
-        self.assertEqual(str(paths.python), f"{root}/.venv/bin/python")
+        self.assertEqual(str(paths.python), f"{root}/source/.venv/bin/python")
         self.assertEqual(str(paths.env), f"{root}/.env")
         self.assertEqual(str(paths.database), f"{root}/db.sqlite3")
         self.assertEqual(paths.service, "gunicorn-superlists_example_com")
@@ -85,6 +85,6 @@ class SitePathsTest(unittest.TestCase):
         command = SitePaths("s", "/home/d").manage("create_session", "edith o'neil@example.com")
         self.assertEqual(
             command,
-            "cd /home/d/sites/s/source && /home/d/sites/s/.venv/bin/python manage.py "
+            "cd /home/d/sites/s/source && /home/d/sites/s/source/.venv/bin/python manage.py "
             "create_session 'edith o'\"'\"'neil@example.com'",
         )

@@ -18,6 +18,8 @@ class Site(http.server.BaseHTTPRequestHandler):
         plan = self.server.plan
         status = plan.pop(0) if plan else 200
         self.send_response(status if self.headers["Host"] == "site.test" else 400)
+        if status == 500:
+            self.send_header("X-Request-ID", "0f1e2d3c")
         self.end_headers()
 
     def log_message(self, *args):
@@ -62,6 +64,12 @@ class SmokeCheckTest(unittest.TestCase):
     def test_a_4xx_fails_at_once(self):
         result = smoke_check(self.serve(), hostname="wrong.test")
         self.assertEqual((result.returncode, result.stdout.strip()), (1, "HTTP 400"))
+
+    def test_a_server_error_fails_at_once_with_its_request_id(self):
+        result = smoke_check(self.serve(500, 200))
+        self.assertEqual(
+            (result.returncode, result.stdout.strip()), (1, "HTTP 500 request-id=0f1e2d3c")
+        )
 
     def test_nothing_listening_fails_naming_the_error(self):
         with socket.socket() as unused:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.test import SimpleTestCase
 
-from functional_tests import serverlogs
+from deploy_tools import serverlogs
 
 APP = (
     "2026-12-03 17:56:44,123 ERROR django.request [req=6f1c2a9e0b3d4e5f ip=127.0.0.1 "
