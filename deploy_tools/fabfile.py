@@ -237,7 +237,8 @@ def deploy(
             _switch_back(conn, site, release, live, failed)
         if how or not _ok(conn, f"grep -q {_q(release.name)} {_q(site.paths.deploy_log)}"):
             _log_event(conn, site, "deployed", release.name, release.subject)
-        _step("remove old releases", _prune_releases, conn, site)
+        if how:  # with no switch there is nothing new to keep or to let go
+            _step("remove old releases", _prune_releases, conn, site)
         staging_note = " (staging)" if staging else ""
         print(
             f"Deployed {release.name} to {site.url}{staging_note} ({answer}) "

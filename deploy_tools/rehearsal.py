@@ -446,7 +446,9 @@ class Rehearsal:
         )
         # The same command and environment supervisord uses, on a socket of its own.
         command = re.sub(r"--bind unix:\S+", f"--bind unix:{site}/failclosed.sock", command)
-        (site / ".env").rename(site / ".env.away")
+        # The file the site reads: the live release's own .env (the site's .env links to it).
+        dotenv = site / "source" / ".env"
+        dotenv.rename(dotenv.with_name(".env.away"))
         try:
             output = self.run(
                 "runuser", "-u", self.env["STAGING_SSH_USER"], "--", "timeout", "30", "env",
@@ -454,7 +456,7 @@ class Rehearsal:
                 "--error-logfile", "-", expect_failure=True, show=False,
             )  # fmt: skip
         finally:
-            (site / ".env.away").rename(site / ".env")
+            dotenv.with_name(".env.away").rename(dotenv)
         sentence = [line for line in output.splitlines() if "is not configured" in line]
         if not sentence or "DJANGO_SECRET_KEY is not set" not in sentence[0]:
             raise RehearsalFailed(f"without .env the service did not refuse:\n{output[-2000:]}")
