@@ -207,6 +207,27 @@ class ViewListTest(SuperlistsTestCase):
                 response = self.client.post(f"/lists/{list_id}/{action}")
                 self.assertEqual(response.status_code, 404, (action, list_id))
 
+    def test_who_sees_what(self):
+        # The cast's rule (SuperlistsTestCase): a list made without logging in is anyone's;
+        # Edith's list is hers and Oni's, whom she shared it with; only she is shown sharing.
+        anyones = self.make_list("anyone's")
+        ediths = self.make_list("Edith's", owner=self.edith, shared_with=[self.oni])
+        expected = {
+            "nobody logged in": (None, {anyones: 200, ediths: 404}),
+            "Edith": (self.edith, {anyones: 200, ediths: 200}),
+            "Oni": (self.oni, {anyones: 200, ediths: 200}),
+            "the stranger": (self.stranger, {anyones: 200, ediths: 404}),
+        }
+        for name, (person, statuses) in expected.items():
+            self.client.logout()
+            if person:
+                self.client.force_login(person)
+            for shown, status in statuses.items():
+                response = self.client.get(shown.get_absolute_url())
+                self.assertEqual(response.status_code, status, (name, str(shown)))
+                can_share = b'id="id_share_form"' in response.content
+                self.assertEqual(can_share, person == self.edith and shown == ediths, name)
+
     def test_owned_list_shows_owner(self):
         ours = self.make_list("x", owner=self.edith)
         self.client.force_login(self.edith)
