@@ -32,7 +32,17 @@ class TimingRunner(TestRunner):
     def run_suite(self, suite, **kwargs):
         started = time.perf_counter()
         result = super().run_suite(suite, **kwargs)
-        report(result.times, time.perf_counter() - started)
+        suite_seconds = time.perf_counter() - started
+        if self.parallel > 1:
+            # Workers report each test's end, not its start: only the suite's wall time holds.
+            count = result.testsRun
+            per_test = suite_seconds / max(count, 1)
+            sys.stderr.write(
+                f"\n  {count} tests, {self.parallel} processes: "
+                f"suite wall {suite_seconds:.2f} s, {per_test:.2f} s per test\n"
+            )
+        else:
+            report(result.times, suite_seconds)
         return result
 
 

@@ -14,6 +14,7 @@ from superlists.env import Variables
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 WINDOW_SIZE = (1024, 768)
+PAGE_STORAGE = "local_storage,session_storage,indexeddb,service_workers"
 
 # Keep Selenium Manager from reaching for the network to "find" a driver we already name.
 os.environ.setdefault("SE_OFFLINE", "true")
@@ -40,6 +41,9 @@ def start_browser():
     """A new Chromium session with the flags known to work offline here."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    # A page counts as loaded at DOMContentLoaded: its stylesheets are in by then (lists.js is
+    # deferred, and waits for them), and the waits poll for anything later.
+    options.page_load_strategy = "eager"
     for flag in _FLAGS:
         options.add_argument(flag)
     # No speculative preconnects: an idle socket would outlive the test class's live server.
@@ -56,7 +60,11 @@ def forget_everything(browser, origin):
     """Make browser a first-time visitor of origin: no cookies, no storage."""
     # Cookies ignore ports, so one left by another test class's live server would still apply.
     browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
-    browser.execute_cdp_cmd("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
+    # The storage a page can write (the site writes none today); "all" also empties caches
+    # and costs 0.2-0.25 s per visitor, a sixth of a test's time.
+    browser.execute_cdp_cmd(
+        "Storage.clearDataForOrigin", {"origin": origin, "storageTypes": PAGE_STORAGE}
+    )
     trail(browser).forget()
 
 
