@@ -280,7 +280,7 @@ def rollback(c, sitename="", to="", yes=False):
             _switch_back(conn, site, Release(target, b"", "", subject), live, failed)
         _log_event(conn, site, "rolled back", target, subject)
         print(
-            f"Rolled back: {target} ({subject}) is live instead of {live} ({answer}) "
+            f"Rolled back: {target} ({subject[:60]}) is live instead of {live} ({answer}) "
             f"in {time.monotonic() - started:.1f} s."
         )
 
