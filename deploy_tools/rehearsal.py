@@ -141,6 +141,14 @@ class Rehearsal:
                 for table in ("lists_list", "lists_item")
             )
 
+    def manage_on(self, sitename, *variables):
+        """The command line of a site's manage.py, run on the host as the deploy user."""
+        site = self.home() / "sites" / sitename
+        return [
+            "runuser", "-u", self.env["STAGING_SSH_USER"], "--", "env", *variables,
+            site / "source" / ".venv" / "bin" / "python", site / "source" / "manage.py",
+        ]  # fmt: skip
+
     def second_site_env(self):
         """No EMAIL_PASSWORD, as on a careless new production server."""
         return {key: value for key, value in self.env.items() if key != "EMAIL_PASSWORD"}
@@ -239,6 +247,30 @@ class Rehearsal:
     def functional_tests(self):
         self.run(BIN / "python", REPO / "bench" / "ft_times.py")
 
+    def settings_not_loaded(self):
+        """manage.py that does not load the site's .env: named as such, never 'not staging'."""
+        # The scratch-clone mistake, made in the live release: settings.py stops loading the
+        # .env. gunicorn keeps the settings it started with; manage.py over SSH loses them.
+        settings = self.home() / "sites" / ADDRESS / "source" / "superlists" / "settings.py"
+        original = settings.read_text()
+        broken = original.replace("\nload_dotenv(DOTENV_FILE)\n", "\n", 1)
+        if broken == original:
+            raise RehearsalFailed(f"{settings} no longer has `load_dotenv(DOTENV_FILE)` to remove")
+        settings.write_text(broken)
+        try:
+            self.expect_ft_refusal(self.env, "does not run with the site's settings")
+        finally:
+            settings.write_text(original)
+
+    def migration_not_applied(self):
+        """Migrations missing on the server: the preflight names them before any test."""
+        manage = self.manage_on(ADDRESS)
+        self.run(*manage, "migrate", "accounts", "0001", "-v", "0", show=False)
+        try:
+            self.expect_ft_refusal(self.env, "not applied to the database: accounts.0002")
+        finally:
+            self.run(*manage, "migrate", "-v", "0", show=False)
+
     def second_site(self):
         site = ["--sitename", SECOND_SITE, "--port", SECOND_PORT, "--listen-address", ADDRESS]
         url = ["--site-url", f"http://{ADDRESS}:{SECOND_PORT}"]
@@ -304,11 +336,7 @@ class Rehearsal:
     def shell_flag_refused(self):
         """`SUPERLISTS_STAGING=1 manage.py reset_staging` on production: refused, rows kept."""
         before = self.row_counts(SECOND_SITE)
-        site = self.home() / "sites" / SECOND_SITE
-        manage = [
-            "runuser", "-u", self.env["STAGING_SSH_USER"], "--", "env", "SUPERLISTS_STAGING=1",
-            site / "source" / ".venv" / "bin" / "python", site / "source" / "manage.py",
-        ]  # fmt: skip
+        manage = self.manage_on(SECOND_SITE, "SUPERLISTS_STAGING=1")
         # Naming the site rightly (its own id) must not help: only its .env marks staging.
         report = self.run(*manage, "preflight", "--json", show=False).strip().splitlines()[-1]
         own_id = json.loads(report)["site_id"]
@@ -677,6 +705,8 @@ def main(argv=None):
         ("fab rollback under load, then fab status", rehearsal.rollback_under_load),
         ("migrations listed, rollback past one, a drop refused", rehearsal.migrations_and_rollback),
         ("nginx's own 502 and 413 are styled", rehearsal.nginx_error_pages),
+        ("manage.py without the site's .env is named", rehearsal.settings_not_loaded),
+        ("a migration not applied is named before any test", rehearsal.migration_not_applied),
         ("second site without the staging flag or EMAIL_PASSWORD", rehearsal.second_site),
         ("a browser POST on the second site's port", rehearsal.browser_post_on_another_port),
         ("FT runs aimed at the non-staging site, every spelling", rehearsal.guard_refuses),

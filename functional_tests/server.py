@@ -321,14 +321,22 @@ class StagingServer:
     def _not_proven(self, status, claimed, report):
         """Why the browser's site and the commands' site are not proven the same staging site."""
         site = f"site {self.sitename} on {self.ssh_target}"
-        if report["dotenv_staging"] and not report["settings_staging"]:
-            # Its .env says staging: never call it "not a staging server" then.
-            loaded = [p for p in report["problems"] if "did not load" in p or "overrides" in p]
+        # Never call a site "not staging" before reading its own .env: manage.py may not
+        # have found it (a release without its .env link, say).
+        staging_dotenv = report["dotenv_staging"] or (
+            not report["staging"] and is_yes(self._site_dotenv().get(STAGING_FLAG))
+        )
+        if staging_dotenv and not report["settings_staging"]:
+            loaded = [
+                p
+                for p in report["problems"]
+                if "did not load" in p or "overrides" in p or "there is no .env" in p
+            ]
             return (
                 f"manage.py on {site} does not run with the site's settings: "
                 f"{' '.join(loaded) or 'SUPERLISTS_STAGING is overridden in its environment.'} "
-                f"Its .env marks the site as staging, but the FT commands would run with other "
-                f"settings (another database, DEBUG on)."
+                f"The site's .env ({self.paths.env}) marks it as staging, but the FT commands "
+                f"would run with other settings (another database, DEBUG on)."
             )
         if not report["staging"]:
             return f"{site} is not a staging site: {_why_not_staging(report)}."
@@ -370,10 +378,15 @@ class StagingServer:
                 raise StagingError(self._unknown_command(args[0], error)) from error
             raise
 
+    def _site_dotenv(self):
+        """The site's own .env, read over SSH (not through its settings)."""
+        env = shlex.quote(str(self.paths.env))
+        return parse_dotenv(self._run(f"cat {env} 2>/dev/null || true"))
+
     def _unknown_command(self, command, error):
         """What an "Unknown command" means, judged by the site's .env as read over SSH."""
         env = self.paths.env
-        dotenv = parse_dotenv(self._run(f"cat {shlex.quote(str(env))} 2>/dev/null || true"))
+        dotenv = self._site_dotenv()
         said = str(error).splitlines()[-1]
         if command == "preflight":
             return (

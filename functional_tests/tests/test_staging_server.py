@@ -10,6 +10,7 @@ from pathlib import Path
 from django.test import SimpleTestCase
 
 from deploy_tools.connect import ConnectError
+from deploy_tools.sitepaths import SitePaths
 from functional_tests.server import StagingError, StagingServer
 
 
@@ -101,11 +102,13 @@ class ProvingTheSiteTest(SimpleTestCase):
             "prod": report("prod", OTHER_ID, staging=False),
         }
         self.changed = []
+        self.dotenvs = {}  # each site's own .env as read over SSH, where a test needs one
 
     def server(self, target, sitename=""):
         server = StagingServer(target, {"STAGING_SITENAME": sitename} if sitename else {})
-        # Never used: _manage is the seam.
-        server.__dict__["connection"] = server.__dict__["paths"] = None
+        # Never used: _manage is the seam (paths only name files in messages).
+        server.__dict__["connection"] = None
+        server.__dict__["paths"] = SitePaths("staging.test", "/home/superlists")
 
         def manage(*args):
             # What the server's commands do, by its report: refuse, or change and answer.
@@ -121,6 +124,7 @@ class ProvingTheSiteTest(SimpleTestCase):
             return json.dumps({**site, "seconds": 0.1}) if "--preflight" in args else "key"
 
         server._manage = manage
+        server._site_dotenv = lambda: self.dotenvs.get(server.sitename, {})
         return server
 
     def changes(self):
@@ -187,7 +191,9 @@ class ProvingTheSiteTest(SimpleTestCase):
             "the settings did not load",
             message,
         )
-        self.assertIn("Its .env marks the site as staging", message)
+        self.assertIn(
+            "The site's .env (/home/superlists/sites/staging.test/.env) marks it", message
+        )
         self.assertNotIn("not a staging", message)
         self.assertEqual(self.changes(), [])
 
@@ -213,3 +219,19 @@ class ProvingTheSiteTest(SimpleTestCase):
         self.assertIn("found 1 problem(s); no test ran (http://127.0.0.1:", lines[0])
         self.assertEqual(lines[1], "  - no gunicorn is running for this release (…)")
         self.assertEqual(self.changes(), [])
+
+    def test_a_release_that_cannot_find_the_sites_dotenv_is_not_called_not_staging(self):
+        missing = "there is no .env at /home/superlists/sites/staging.test/releases/abc/.env: …"
+        self.sites["staging.test"].update(
+            staging=False, dotenv_staging=False, settings_staging=False, problems=[missing]
+        )
+        self.dotenvs["staging.test"] = {"SUPERLISTS_STAGING": "1"}
+        server = self.server(f"127.0.0.1:{self.staging.port}")
+        with self.assertRaises(StagingError) as refused:
+            server.reset()
+        message = str(refused.exception)
+        self.assertIn("does not run with the site's settings: there is no .env at", message)
+        self.assertIn(
+            "The site's .env (/home/superlists/sites/staging.test/.env) marks it", message
+        )
+        self.assertNotIn("not a staging", message)
