@@ -52,8 +52,11 @@ class User(models.Model):
     email = models.EmailField(unique=True)
     date_joined = models.DateTimeField(default=timezone.now)
     last_login = models.DateTimeField(null=True, blank=True)
-    is_staff = models.BooleanField(default=False, help_text="May use the admin site.")
-    is_superuser = models.BooleanField(default=False)
+    # db_default: the release still running when this column arrives inserts users without it.
+    is_staff = models.BooleanField(
+        default=False, db_default=False, help_text="May use the admin site."
+    )
+    is_superuser = models.BooleanField(default=False, db_default=False)
 
     objects = UserManager()
 

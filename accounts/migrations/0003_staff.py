@@ -13,11 +13,11 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='user',
             name='is_staff',
-            field=models.BooleanField(default=False, help_text='May use the admin site.'),
+            field=models.BooleanField(db_default=False, default=False, help_text='May use the admin site.'),
         ),
         migrations.AddField(
             model_name='user',
             name='is_superuser',
-            field=models.BooleanField(default=False),
+            field=models.BooleanField(db_default=False, default=False),
         ),
     ]
