@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: run test unit ft style staging-rehearsal reliability bench browser ci
+.PHONY: run test unit ft style staging-rehearsal scale-out-rehearsal reliability bench browser ci
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Superlists needs Python 3.11 or newer" or 0)'
@@ -44,6 +44,10 @@ bench: $(STAMP) browser
 ## staging-rehearsal: as root, a real staging host on 127.0.0.2: deploy, FTs against it, teardown
 staging-rehearsal: $(STAMP) browser
 	$(PY) deploy_tools/rehearsal.py
+
+## scale-out-rehearsal: as root, staging over https from a local CA (not yet in ci: see README)
+scale-out-rehearsal: $(STAMP) browser
+	$(PY) deploy_tools/scale_out.py
 
 ## ci: everything CI runs
 ci: test reliability staging-rehearsal

@@ -5,8 +5,9 @@ Usage: python smoke_check.py http|https ADDRESS PORT HOSTNAME [--timeout SECONDS
 Asks ADDRESS:PORT for / with HOSTNAME as the Host header, as a browser would through nginx,
 and retries while the answer is a 502, 503, 504 or no answer (gunicorn's new workers may
 still be starting). Prints the status (and the X-Request-ID the site sent back, so its log
-lines can be found) and exits 0 on a 2xx or 3xx; otherwise prints what it got last and exits
-1. Standard library only: it runs with the server's /usr/bin/python3.
+lines can be found) and exits 0 on a 2xx or 3xx (but a redirect of / to itself is a loop,
+and fails at once); otherwise prints what it got last and exits 1. Standard library only: it
+runs with the server's /usr/bin/python3.
 """
 
 import argparse
@@ -14,6 +15,13 @@ import http.client
 import ssl
 import sys
 import time
+from urllib.parse import urljoin, urlsplit
+
+LOOP = (
+    "a redirect loop: / redirects to itself, so Django does not believe the request came "
+    "over https. nginx must pass `X-Forwarded-Proto $scheme` and the site trust it "
+    "(SECURE_PROXY_SSL_HEADER, set by DJANGO_SECURE_HTTPS)."
+)
 
 
 def ask(scheme, address, port, hostname):
@@ -28,9 +36,22 @@ def ask(scheme, address, port, hostname):
     try:
         connection.request("GET", "/", headers={"Host": hostname})
         response = connection.getresponse()
-        return response.status, response.getheader("X-Request-ID")
+        return response.status, response.getheader("X-Request-ID"), response.getheader("Location")
     finally:
         connection.close()
+
+
+def redirects_to_itself(scheme, hostname, location):
+    """Whether a redirect of / with this Host leads back to the same page."""
+    here = f"{scheme}://{hostname}/"
+    there = urlsplit(urljoin(here, location))
+    default_port = {"http": 80, "https": 443}.get(there.scheme)
+    return (there.scheme, there.hostname, there.port or default_port, there.path or "/") == (
+        scheme,
+        urlsplit(here).hostname,
+        urlsplit(here).port or {"http": 80, "https": 443}[scheme],
+        "/",
+    )
 
 
 def main():
@@ -46,11 +67,14 @@ def main():
     last = "no answer"
     while True:
         try:
-            status, request_id = ask(args.scheme, args.address, args.port, args.hostname)
+            status, request_id, location = ask(args.scheme, args.address, args.port, args.hostname)
         except OSError as error:
             last = f"{type(error).__name__}: {error}"
         else:
             last = f"HTTP {status}" + (f" request-id={request_id}" if request_id else "")
+            if location and redirects_to_itself(args.scheme, args.hostname, location):
+                print(f"{last} to {location}: {LOOP}")
+                return 1
             if status < 400:
                 print(last)
                 return 0

@@ -33,11 +33,15 @@ SITES_DIR = Path("/etc/superlists/sites")  # must match deploy_tools.sitepaths.H
 POSTFIX_PID = Path("/var/spool/postfix/pid/master.pid")
 POSTFIX_LOG = Path("/var/log/superlists-staging-postfix.log")
 PACKAGES = ("openssh-server", "nginx", "postfix", "dovecot-pop3d", "supervisor", "rsync")
-BROWSER_PACKAGES = ("chromium", "chromium-driver")
+# certutil: the browser trusts the staging CA through an NSS database (no ignored errors).
+BROWSER_PACKAGES = ("chromium", "chromium-driver", "libnss3-tools")
 DEBCONF = (
     "postfix postfix/main_mailer_type select No configuration",
     f"postfix postfix/mailname string {MAIL_DOMAIN}",
 )
+# Every address the staging certificate names: the staging host, and the scale-out
+# rehearsal's balancer (deploy_tools/scale_out.py).
+TLS_ADDRESSES = (ADDRESS, "127.0.0.5")
 PORTS = {"ssh": 22, "smtp": 25, "submission": 587, "pop3": 110, "pop3s": 995}
 
 
@@ -250,19 +254,42 @@ def allow_sites(user):
 
 
 def make_tls(state):
-    """A self-signed certificate naming the address, and a CA bundle that trusts it."""
+    """A local CA, a certificate it signs for the staging names, and bundles that trust it."""
     tls = state / "tls"
-    cert, key = tls / "mail.crt", tls / "mail.key"
-    if not cert.exists():
-        tls.mkdir(parents=True, exist_ok=True)
+    tls.mkdir(parents=True, exist_ok=True)
+    ca_cert, ca_key = tls / "ca.crt", tls / "ca.key"
+    cert, key = tls / "staging.crt", tls / "staging.key"
+    if not ca_cert.exists():
         run(
             "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-            "-subj", f"/CN=mail.{MAIL_DOMAIN}",
-            "-addext", f"subjectAltName=IP:{ADDRESS},DNS:mail.{MAIL_DOMAIN}",
-            "-keyout", key, "-out", cert,
+            "-subj", "/CN=Superlists staging CA (this machine only)",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout", ca_key, "-out", ca_cert,
+        )  # fmt: skip
+        ca_key.chmod(0o600)
+        cert.unlink(missing_ok=True)
+    if not cert.exists():
+        names = ",".join(
+            [*(f"IP:{address}" for address in TLS_ADDRESSES), f"DNS:mail.{MAIL_DOMAIN}"]
+        )
+        extensions = tls / "staging.ext"
+        write(
+            extensions,
+            f"subjectAltName={names}\nbasicConstraints=CA:FALSE\n"
+            "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        )
+        run(
+            "openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={ADDRESS}",
+            "-keyout", key, "-out", tls / "staging.csr",
         )  # fmt: skip
         key.chmod(0o600)
-    bundle = Path("/etc/ssl/certs/ca-certificates.crt").read_text() + cert.read_text()
+        run(
+            "openssl", "x509", "-req", "-in", tls / "staging.csr", "-days", "30",
+            "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
+            "-extfile", extensions, "-out", cert,
+        )  # fmt: skip
+    bundle = Path("/etc/ssl/certs/ca-certificates.crt").read_text() + ca_cert.read_text()
     write(tls / "ca-bundle.pem", bundle)
     return cert, key
 
@@ -506,7 +533,10 @@ def write_environment(state):
         "POP3_SSL": "1",
         "POP3_USER": MAIL_USER,
         "POP3_PASSWORD": secret(state / "pop3-password"),
-        "POP3_CAFILE": state / "tls" / "mail.crt",
+        "POP3_CAFILE": state / "tls" / "ca.crt",
+        # The browser trusts this CA (functional_tests/browsers.py), so an https site deployed
+        # with --tls-cert/--tls-key below is checked as a visitor's browser would check it.
+        "STAGING_CA_CERT": state / "tls" / "ca.crt",
     }
     text = "".join(f"export {key}={shlex.quote(str(value))}\n" for key, value in values.items())
     write(state / "staging.env", text, mode=0o600)
@@ -544,6 +574,16 @@ def up(state, with_browser):
     print(f"  .venv/bin/fab -H {user_host} provision --listen-address {ADDRESS}")
     print(f"  .venv/bin/fab -H {user_host} deploy --staging --listen-address {ADDRESS}")
     print(f"  STAGING_SERVER={ADDRESS} .venv/bin/python manage.py test functional_tests")
+    tls = state / "tls"
+    print("\nOr over https, with a certificate from the staging CA the FT browser trusts:\n")
+    print(
+        f"  .venv/bin/fab -H {user_host} deploy --staging --listen-address {ADDRESS} "
+        f"--tls-cert {tls / 'staging.crt'} --tls-key {tls / 'staging.key'}"
+    )
+    print(
+        f"  STAGING_SERVER=https://{ADDRESS} SSL_CERT_FILE={tls / 'ca-bundle.pem'} "
+        ".venv/bin/python manage.py test functional_tests"
+    )
     return values
 
 

@@ -1,7 +1,12 @@
 """Debian's Chromium driven through its own chromedriver: nothing downloaded, started rarely."""
 
+import functools
 import os
+import shutil
+import subprocess
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -37,6 +42,51 @@ def headless():
     return Variables(where=WHERE_TO_SET).bool("SELENIUM_HEADLESS", default=True)
 
 
+class BrowserSetupError(Exception):
+    """The browser cannot be set up as asked; the message names the variable and the fix."""
+
+
+@functools.cache
+def trusting_home(ca_cert):
+    """A HOME whose NSS database trusts ca_cert: Chromium on Linux reads ~/.pki/nssdb."""
+    # The CA is trusted for server certificates like any root ("C,,"); nothing is told to
+    # ignore certificate errors, so a wrong name or an expired certificate still fails.
+    if not Path(ca_cert).is_file():
+        raise BrowserSetupError(
+            f"STAGING_CA_CERT={ca_cert} is not a file; set it {WHERE_TO_SET} to the staging "
+            "CA's certificate (deploy_tools/staging_host.py up writes it to tls/ca.crt)."
+        )
+    certutil = shutil.which("certutil")
+    if not certutil:
+        raise BrowserSetupError(
+            "STAGING_CA_CERT is set but certutil is missing, so the browser cannot be told to "
+            "trust that CA: apt-get install libnss3-tools."
+        )
+    home = tempfile.mkdtemp(prefix="superlists-browser-home-")
+    at_worker_exit(lambda: shutil.rmtree(home, ignore_errors=True))
+    database = Path(home) / ".pki" / "nssdb"
+    database.mkdir(parents=True)
+    for command in (
+        [certutil, "-N", "-d", f"sql:{database}", "--empty-password"],
+        [certutil, "-A", "-d", f"sql:{database}", "-n", "staging CA", "-t", "C,,", "-i", ca_cert],
+    ):
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode:
+            raise BrowserSetupError(
+                f"certutil could not trust STAGING_CA_CERT={ca_cert}: "
+                f"{(result.stderr or result.stdout).strip()}"
+            )
+    return home
+
+
+def browser_environment():
+    """chromedriver's environment: a HOME that trusts STAGING_CA_CERT when it is set."""
+    ca_cert = Variables(where=WHERE_TO_SET).str("STAGING_CA_CERT")
+    if not ca_cert:
+        return None
+    return {**os.environ, "HOME": trusting_home(os.path.abspath(ca_cert))}
+
+
 def start_browser():
     """A new Chromium session with the flags known to work offline here."""
     options = webdriver.ChromeOptions()
@@ -51,7 +101,8 @@ def start_browser():
     log_network(options)
     if headless():
         options.add_argument("--headless=new")
-    browser = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    service = Service(executable_path=CHROMEDRIVER, env=browser_environment())
+    browser = webdriver.Chrome(service=service, options=options)
     browser.set_window_size(*WINDOW_SIZE)
     return browser
 

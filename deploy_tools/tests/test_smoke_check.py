@@ -20,6 +20,9 @@ class Site(http.server.BaseHTTPRequestHandler):
         self.send_response(status if self.headers["Host"] == "site.test" else 400)
         if status == 500:
             self.send_header("X-Request-ID", "0f1e2d3c")
+        if status in (301, 302):
+            # A redirect to https, or (self.server.location) wherever the test says.
+            self.send_header("Location", getattr(self.server, "location", "https://site.test/"))
         self.end_headers()
 
     def log_message(self, *args):
@@ -48,6 +51,7 @@ class SmokeCheckTest(unittest.TestCase):
     def serve(self, *plan):
         server = http.server.HTTPServer(("127.0.0.1", 0), Site)
         server.plan = list(plan)
+        self.servers = [*getattr(self, "servers", []), server]
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self.addCleanup(server.server_close)
         self.addCleanup(server.shutdown)
@@ -60,6 +64,17 @@ class SmokeCheckTest(unittest.TestCase):
     def test_a_redirect_counts_as_answering(self):
         result = smoke_check(self.serve(301))
         self.assertEqual((result.returncode, result.stdout.strip()), (0, "HTTP 301"))
+
+    def test_a_redirect_to_the_same_page_is_a_loop_naming_the_scheme_header(self):
+        # What Django behind TLS answers when nginx does not pass X-Forwarded-Proto.
+        port = self.serve(301, 301, 301)
+        for location in ("http://site.test/", "/"):
+            with self.subTest(location=location):
+                self.servers[-1].location = location
+                result = smoke_check(port)
+                self.assertEqual(result.returncode, 1)
+                self.assertIn("a redirect loop", result.stdout)
+                self.assertIn("X-Forwarded-Proto", result.stdout)
 
     def test_a_4xx_fails_at_once(self):
         result = smoke_check(self.serve(), hostname="wrong.test")
