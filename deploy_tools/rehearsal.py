@@ -671,14 +671,16 @@ class Rehearsal:
         print(f"  {sum(s for _, s in self.timings):7.1f} s  in all")
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_arguments(description, argv, reuse=True):
+    """The options every rehearsal takes; exits with a sentence unless run as root."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--keep-up", action="store_true", help="leave the staging host running")
-    parser.add_argument(
-        "--reuse",
-        action="store_true",
-        help="keep the sites earlier runs left on the host (faster; not a first deploy)",
-    )
+    if reuse:
+        parser.add_argument(
+            "--reuse",
+            action="store_true",
+            help="keep the sites earlier runs left on the host (faster; not a first deploy)",
+        )
     parser.add_argument(
         "--state-dir",
         type=Path,
@@ -687,8 +689,41 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         sys.exit("The rehearsal must run as root: it starts sshd, nginx and mail servers.")
-    rehearsal = Rehearsal(args.state_dir.resolve())
+    return args
+
+
+def run_steps(rehearsal, steps, keep_up, name="rehearsal"):
+    """Run the phases in turn (none after a failure), then the host down; True if all passed."""
     failed = None
+    passed = 0
+    try:
+        for title, step in steps:
+            with rehearsal.phase(title):
+                step()
+            passed += 1
+    except (RehearsalFailed, staging_host.StagingError) as error:
+        failed = error
+        print(f"\n{name.upper()} FAILED: {error}", flush=True)
+    finally:
+        checks = len(steps)
+        not_run = checks - passed - (1 if failed else 0)
+        if not keep_up:
+            checks += 1
+            try:
+                with rehearsal.phase("staging host down"):
+                    rehearsal.host_down()
+                passed += 1
+            except staging_host.StagingError as error:
+                failed = failed or error
+                print(f"\n{name.upper()} FAILED: {error}", flush=True)
+        rehearsal.report()
+    print(f"{name}: {passed} passed, {checks - passed - not_run} failed, {not_run} not run")
+    return not failed
+
+
+def main(argv=None):
+    args = parse_arguments(__doc__.splitlines()[0], argv)
+    rehearsal = Rehearsal(args.state_dir.resolve())
     # One phase a line, so that phases added by different changes merge without a fight.
     steps = [
         ("remove the sites of earlier runs", rehearsal.clean_host),
@@ -721,30 +756,7 @@ def main(argv=None):
     ]
     if args.reuse:
         steps = steps[1:]
-    passed = 0
-    try:
-        for title, step in steps:
-            with rehearsal.phase(title):
-                step()
-            passed += 1
-    except (RehearsalFailed, staging_host.StagingError) as error:
-        failed = error
-        print(f"\nREHEARSAL FAILED: {error}", flush=True)
-    finally:
-        checks = len(steps)
-        not_run = checks - passed - (1 if failed else 0)
-        if not args.keep_up:
-            checks += 1
-            try:
-                with rehearsal.phase("staging host down"):
-                    rehearsal.host_down()
-                passed += 1
-            except staging_host.StagingError as error:
-                failed = failed or error
-                print(f"\nREHEARSAL FAILED: {error}", flush=True)
-        rehearsal.report()
-    print(f"rehearsal: {passed} passed, {checks - passed - not_run} failed, {not_run} not run")
-    if failed:
+    if not run_steps(rehearsal, steps, args.keep_up):
         sys.exit(1)
 
 

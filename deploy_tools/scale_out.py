@@ -13,9 +13,7 @@ failed. Several app hosts, the PostgreSQL host and the balancer are not built ye
 fields in the summary say `not-run` (see README "When one server isn't enough").
 """
 
-import argparse
 import http.client
-import os
 import ssl
 import subprocess
 import sys
@@ -26,7 +24,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from deploy_tools import staging_host  # noqa: E402
-from deploy_tools.rehearsal import BIN, Rehearsal, RehearsalFailed  # noqa: E402
+from deploy_tools.rehearsal import (  # noqa: E402
+    BIN,
+    Rehearsal,
+    RehearsalFailed,
+    parse_arguments,
+    run_steps,
+)
 
 ADDRESS = staging_host.ADDRESS
 SUMMARY = (
@@ -160,16 +164,7 @@ class ScaleOut(Rehearsal):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep-up", action="store_true", help="leave the staging host running")
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=Path(os.environ.get("SUPERLISTS_STAGING_DIR", "/tmp/superlists-staging")),
-    )
-    args = parser.parse_args(argv)
-    if os.geteuid() != 0:
-        sys.exit("The scale-out rehearsal must run as root: it starts sshd, nginx and mail.")
+    args = parse_arguments(__doc__.splitlines()[0], argv, reuse=False)
     rehearsal = ScaleOut(args.state_dir.resolve())
     steps = [
         ("remove the sites of earlier runs", rehearsal.clean_host),
@@ -179,28 +174,9 @@ def main(argv=None):
         ("functional tests through https", rehearsal.functional_tests),
         ("nginx without the scheme header: a redirect loop", rehearsal.scheme_header_dropped),
     ]
-    passed, failed = 0, None
-    try:
-        for title, step in steps:
-            with rehearsal.phase(title):
-                step()
-            passed += 1
-    except (RehearsalFailed, staging_host.StagingError) as error:
-        failed = error
-        print(f"\nSCALE-OUT REHEARSAL FAILED: {error}", flush=True)
-    finally:
-        if not args.keep_up:
-            try:
-                with rehearsal.phase("staging host down"):
-                    rehearsal.host_down()
-            except staging_host.StagingError as error:
-                failed = failed or error
-                print(f"\nSCALE-OUT REHEARSAL FAILED: {error}", flush=True)
-        rehearsal.report()
-        not_run = len(steps) - passed - (1 if failed else 0)
-        print(f"scale-out rehearsal: {passed} passed, {bool(failed):d} failed, {not_run} not run")
-        rehearsal.print_summary()
-    if failed:
+    passed = run_steps(rehearsal, steps, args.keep_up, name="scale-out rehearsal")
+    rehearsal.print_summary()
+    if not passed:
         sys.exit(1)
 
 
