@@ -161,6 +161,8 @@ if env_bool("DJANGO_SECURE_HTTPS"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # Only says the site may be preloaded (check --deploy's W021); nothing is submitted.
+    SECURE_HSTS_PRELOAD = True
 
 # Email: printed to the console in development; SMTP (required) on a server.
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Superlists <noreply@superlists.test>")
