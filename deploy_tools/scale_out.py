@@ -148,15 +148,18 @@ class ScaleOut(Rehearsal):
         print("Scheme header restored: https home page 200 again.")
 
     def reload_nginx(self):
-        """HUP nginx and wait for its new workers: they serve the new configuration."""
+        """HUP nginx; wait until new workers serve and the old ones (old configuration) left."""
         master = staging_host.read_pid(staging_host.RUN_DIR / "nginx" / "nginx.pid")
         old = set(staging_host.descendants(master))
         config = self.state / "supervisord.conf"
         self.run("supervisorctl", "-c", config, "signal", "HUP", "nginx", show=False)
         deadline = time.monotonic() + 10
-        while not set(staging_host.descendants(master)) - old:
+        # An old worker still accepts connections for a moment after the new ones start.
+        while not set(staging_host.descendants(master)) - old or any(
+            staging_host.alive(pid) for pid in old
+        ):
             if time.monotonic() > deadline:
-                raise RehearsalFailed("nginx started no new workers within 10 s of a HUP")
+                raise RehearsalFailed("nginx's workers were not replaced within 10 s of a HUP")
             time.sleep(0.05)
 
     def print_summary(self):
