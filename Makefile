@@ -45,26 +45,27 @@ bench: $(STAMP) browser
 staging-rehearsal: $(STAMP) browser
 	$(PY) deploy_tools/rehearsal.py
 
-## scale-out-rehearsal: as root, staging over https from a local CA (not yet in ci: see README)
+## scale-out-rehearsal: as root, staging over https from a local CA (FTs, HSTS, check --deploy, the loop)
 scale-out-rehearsal: $(STAMP) browser
 	$(PY) deploy_tools/scale_out.py
 
 ## ci: everything CI runs
-ci: test reliability staging-rehearsal
+ci: test reliability staging-rehearsal scale-out-rehearsal
 
 ## style: format and fix what ruff can
 style: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-## browser: Debian's Chromium and its chromedriver (installed when missing, if we are root)
+## browser: Debian's Chromium, its chromedriver and certutil (installed when missing, if we are root)
 browser:
-	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || [ ! -x /usr/bin/certutil ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	      -o DPkg::Lock::Timeout=300 --no-install-recommends chromium chromium-driver; \
+	      -o DPkg::Lock::Timeout=300 --no-install-recommends chromium chromium-driver libnss3-tools; \
 	  else \
-	    echo "The functional tests need Chromium: sudo apt-get install chromium chromium-driver"; \
+	    echo "The functional tests need Chromium (and certutil, to trust a staging CA):"; \
+	    echo "  sudo apt-get install chromium chromium-driver libnss3-tools"; \
 	    exit 1; \
 	  fi; \
 	fi
