@@ -43,11 +43,11 @@ bench: $(STAMP) browser
 
 ## staging-rehearsal: as root, a real staging host on 127.0.0.2: deploy, FTs against it, teardown
 staging-rehearsal: $(STAMP) browser
-	$(PY) deploy_tools/rehearsal.py
+	$(PY) -m rigs.rehearsal
 
 ## scale-out-rehearsal: as root, staging over https from a local CA (FTs, HSTS, check --deploy, the loop)
 scale-out-rehearsal: $(STAMP) browser
-	$(PY) deploy_tools/scale_out.py
+	$(PY) -m rigs.scale_out
 
 ## ci: everything CI runs
 ci: test reliability staging-rehearsal scale-out-rehearsal

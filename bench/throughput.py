@@ -13,7 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reliability.harness import BASE_DIR, Gunicorn
+from rigs import REPO
+from rigs.gunicorn import Gunicorn
 
 TARGETS = {"home": 0.70, "list of 20 items": 0.40}
 
@@ -40,9 +41,9 @@ def main():
 
     with Gunicorn(workers=2, settings="bench.settings") as server:
         seeded = subprocess.run(
-            [sys.executable, str(BASE_DIR / "bench" / "seed.py")],
+            [sys.executable, str(REPO / "bench" / "seed.py")],
             env=server.env,
-            cwd=BASE_DIR,
+            cwd=REPO,
             capture_output=True,
             text=True,
         )

@@ -357,7 +357,7 @@ def _check_host(conn, site):
             f"supervisord at {SUPERVISOR_SOCKET} (or it does not run nginx). As root, start "
             f"supervisord with deploy_tools/templates/supervisord-host.conf as "
             f"deploy_tools/provisioning_notes.md explains (the staging rehearsal does it with "
-            f"deploy_tools/staging_host.py up)."
+            f"python -m rigs.staging_host up)."
         )
 
 

@@ -54,7 +54,7 @@ def trusting_home(ca_cert):
     if not Path(ca_cert).is_file():
         raise BrowserSetupError(
             f"STAGING_CA_CERT={ca_cert} is not a file; set it {WHERE_TO_SET} to the staging "
-            "CA's certificate (deploy_tools/staging_host.py up writes it to tls/ca.crt)."
+            "CA's certificate (python -m rigs.staging_host up writes it to tls/ca.crt)."
         )
     certutil = shutil.which("certutil")
     if not certutil:

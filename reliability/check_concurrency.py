@@ -2,28 +2,28 @@
 
 import html
 import os
-import re
 import signal
 import threading
 import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from reliability.harness import Browser, Gunicorn, Postgres
+from rigs.form_client import ROW, FormClient
+from rigs.gunicorn import Gunicorn
+from rigs.postgres import Postgres
 
 CLIENTS = 8
 ITEMS_EACH = 50
-ROW = re.compile(r'<td class="item-text">([^<]*)</td>')
 
 
 def new_list(server):
-    status, headers, _ = Browser(server.url).post("/lists/new", {"text": "first item"})
+    status, headers, _ = FormClient(server.url).post("/lists/new", {"text": "first item"})
     assert status == 302, f"creating a list answered {status}"
     return headers["Location"]
 
 
 def items_on(server, list_path):
-    status, _, body = Browser(server.url).get(list_path)
+    status, _, body = FormClient(server.url).get(list_path)
     assert status == 200, f"{list_path} answered {status}"
     return ROW.findall(body)
 
@@ -33,11 +33,11 @@ DUPLICATE_ERROR = "You've already got this in your list"
 
 def post_items(server, list_path, texts):
     """One client posting its texts in turn; each POST's status, "400 dup" for the duplicate."""
-    browser = Browser(server.url)
-    browser.get(list_path)
+    client = FormClient(server.url)
+    client.get(list_path)
     statuses = []
     for text in texts:
-        status, _, body = browser.post(list_path, {"text": text})
+        status, _, body = client.post(list_path, {"text": text})
         statuses.append(
             "400 dup" if status == 400 and DUPLICATE_ERROR in html.unescape(body) else status
         )
@@ -112,12 +112,12 @@ class KilledWorkerTest(unittest.TestCase):
             statuses = []
 
             def writer(client):
-                browser = Browser(server.url)
-                browser.get(list_path)
+                form = FormClient(server.url)
+                form.get(list_path)
                 for n in range(ITEMS_EACH):
                     text = f"client {client} item {n}"
                     try:
-                        status = browser.post(list_path, {"text": text})[0]
+                        status = form.post(list_path, {"text": text})[0]
                     except OSError:
                         status = "connection dropped"
                     with lock:

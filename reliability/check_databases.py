@@ -9,7 +9,8 @@ import subprocess
 import sys
 import unittest
 
-from reliability.harness import BASE_DIR, Postgres
+from rigs import REPO
+from rigs.postgres import Postgres
 
 
 class UnitTestsOnPostgresTest(unittest.TestCase):
@@ -17,7 +18,7 @@ class UnitTestsOnPostgresTest(unittest.TestCase):
         with Postgres() as postgres:
             run = subprocess.run(
                 [sys.executable, "manage.py", "test", "--exclude-tag=ft", "--noinput"],
-                cwd=BASE_DIR,
+                cwd=REPO,
                 env={**os.environ, "DATABASE_URL": postgres.fresh_database()},
                 capture_output=True,
                 text=True,

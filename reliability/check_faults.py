@@ -3,7 +3,8 @@
 import html
 import unittest
 
-from reliability.harness import Browser, Gunicorn
+from rigs.form_client import FormClient
+from rigs.gunicorn import Gunicorn
 
 FRIENDLY = "couldn't send your login email"
 
@@ -12,11 +13,11 @@ class MailServerDownTest(unittest.TestCase):
     def test_login_page_shows_friendly_message_and_the_error_is_logged(self):
         # Nothing listens on the EMAIL_PORT the harness picks: a mail server that is down.
         with Gunicorn(workers=2) as server:
-            browser = Browser(server.url)
-            status, headers, _ = browser.post(
+            client = FormClient(server.url)
+            status, headers, _ = client.post(
                 "/accounts/send_login_email", {"email": "edith@example.com"}
             )
-            page_status, _, page = browser.get(headers.get("Location", "/"))
+            page_status, _, page = client.get(headers.get("Location", "/"))
             error_log = server.error_log()
         print(f"\n  mail server down: POST answered {status}, then a {page_status} page")
         self.assertEqual(status, 302)

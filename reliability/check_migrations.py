@@ -7,7 +7,8 @@ import unittest
 
 import psycopg
 
-from reliability.harness import BASE_DIR, Postgres
+from rigs import REPO
+from rigs.postgres import Postgres
 from superlists.management.commands.migrate import LOCK_KEY
 
 
@@ -15,7 +16,7 @@ def migrate(database_url):
     """A `manage.py migrate` as a deploy starts it on an app host, not waited for."""
     return subprocess.Popen(
         [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=BASE_DIR,
+        cwd=REPO,
         env={**os.environ, "DATABASE_URL": database_url},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -8,7 +8,8 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from reliability.harness import BASE_DIR, Postgres
+from rigs import REPO
+from rigs.postgres import Postgres
 
 # The README's commands ("When one server isn't enough"), as a person runs them on an app host.
 DUMP = (
@@ -63,7 +64,7 @@ Item.objects.create(list=List.objects.first(), text="written after the move")
 def manage(database_url, *args, code=None):
     run = subprocess.run(
         [sys.executable, "manage.py", *args, *(["-c", code] if code else [])],
-        cwd=BASE_DIR,
+        cwd=REPO,
         env={**os.environ, "DATABASE_URL": database_url},
         capture_output=True,
         text=True,

@@ -13,18 +13,13 @@ from django.test import override_settings
 
 from accounts.models import LoginToken
 from accounts.views import CHECK_EMAIL_MESSAGE, MAIL_FAILED_MESSAGE
+from rigs.processes import free_port
 from superlists.logs import RequestContextFilter
 from superlists.tests.base import EDITH, LOGIN_LINK, SuperlistsTestCase, shown_messages
 
 # Only ever the loopback address: these tests must not reach any other machine.
 LOOPBACK = "127.0.0.1"
 REQUEST_ID = "smtp-test-request-1"
-
-
-def free_loopback_port():
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
 
 
 class RecordingHandler:
@@ -79,7 +74,7 @@ class MailOverSmtpTest(SuperlistsTestCase):
         self.enterContext(warnings.catch_warnings())
         warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
         controller = Controller(
-            handler, hostname=LOOPBACK, port=free_loopback_port(), **(smtp_options or {})
+            handler, hostname=LOOPBACK, port=free_port(), **(smtp_options or {})
         )
         controller.start()
         self.addCleanup(controller.stop)
@@ -173,7 +168,7 @@ class MailOverSmtpTest(SuperlistsTestCase):
         self.assertEqual(record.path, "/accounts/send_login_email")
 
     def test_mail_server_not_listening(self):
-        self.use_smtp_server_at(free_loopback_port())
+        self.use_smtp_server_at(free_port())
         page, record = self.ask_and_expect_failure()
         self.assert_friendly_failure(page, record, ConnectionRefusedError)
 

@@ -1,12 +1,13 @@
 """smoke_check.py against a real HTTP server on loopback, as fab deploy runs it on a server."""
 
 import http.server
-import socket
 import subprocess
 import sys
 import threading
 import unittest
 from pathlib import Path
+
+from rigs.processes import free_port
 
 SCRIPT = Path(__file__).resolve().parent.parent / "smoke_check.py"
 
@@ -87,10 +88,7 @@ class SmokeCheckTest(unittest.TestCase):
         )
 
     def test_nothing_listening_fails_naming_the_error(self):
-        with socket.socket() as unused:
-            unused.bind(("127.0.0.1", 0))
-            port = unused.getsockname()[1]
-        result = smoke_check(port, timeout=0.5)
+        result = smoke_check(free_port(), timeout=0.5)
         self.assertEqual(result.returncode, 1)
         self.assertIn("ConnectionRefusedError", result.stdout)
 

@@ -1,6 +1,5 @@
 import io
 import json
-import socket
 import tempfile
 import threading
 from contextlib import redirect_stderr
@@ -12,13 +11,7 @@ from django.test import SimpleTestCase
 from deploy_tools.connect import ConnectError
 from deploy_tools.sitepaths import SitePaths
 from functional_tests.server import StagingError, StagingServer
-
-
-def closed_port():
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from rigs.processes import free_port
 
 
 class UnreachableStagingServerTest(SimpleTestCase):
@@ -26,7 +19,7 @@ class UnreachableStagingServerTest(SimpleTestCase):
         known_hosts = Path(tempfile.mkdtemp()) / "known_hosts"
         known_hosts.write_text("")
         environ = {
-            "STAGING_SSH_HOST": f"deploy@127.0.0.1:{closed_port()}",
+            "STAGING_SSH_HOST": f"deploy@127.0.0.1:{free_port()}",
             "SUPERLISTS_KNOWN_HOSTS": str(known_hosts),
         }
         server = StagingServer("127.0.0.1:8999", environ)

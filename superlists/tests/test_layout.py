@@ -9,25 +9,9 @@ from django.test import SimpleTestCase
 
 ROOT = Path(settings.BASE_DIR)
 
-# Test rigs still kept in deploy_tools/ (moving them would collide with work in progress):
-# counted as the package they will move to, so the rule checks the layout we mean.
-RIGS = {
-    "deploy_tools.rehearsal": "rigs",
-    "deploy_tools.staging_host": "rigs",
-    "deploy_tools.scale_out": "rigs",  # issue 16's scale-out rehearsal, built on the two above
-}
-
 
 def top_level_packages(root=ROOT):
     return sorted(path.name for path in root.iterdir() if (path / "__init__.py").is_file())
-
-
-def package_of(module):
-    """The top-level package a module (a dotted name) belongs to."""
-    for rig, package in RIGS.items():
-        if module == rig or module.startswith(rig + "."):
-            return package
-    return module.split(".")[0]
 
 
 def imported_names(tree):
@@ -50,10 +34,10 @@ def package_imports(root=ROOT):
         for path in sorted((root / package).rglob("*.py")):
             if "tests" in path.relative_to(root).parts:
                 continue
-            importer = package_of(".".join(path.relative_to(root).with_suffix("").parts))
+            importer = path.relative_to(root).parts[0]
             tree = ast.parse(path.read_text(), filename=str(path))
             for name, line in imported_names(tree):
-                imported = package_of(name)
+                imported = name.split(".")[0]
                 if name.split(".")[0] in packages and imported != importer:
                     where = f"{path.relative_to(root)}:{line}"
                     edges.setdefault((importer, imported), where)
@@ -96,10 +80,6 @@ class ImportCyclesTest(SimpleTestCase):
         found = [describe(cycle, edges) for cycle in cycles(edges)]
         if found:
             self.fail("Import cycles between top-level packages:\n" + "\n".join(found))
-
-    def test_rigs_are_still_kept_in_deploy_tools(self):
-        kept = [rig for rig in RIGS if (ROOT / (rig.replace(".", "/") + ".py")).is_file()]
-        self.assertTrue(kept, "The rigs have moved out of deploy_tools: delete RIGS.")
 
     def test_a_cycle_is_found_and_named(self):
         edges = {("a", "b"): "a/x.py:1", ("b", "c"): "b/y.py:2", ("c", "a"): "c/z.py:3"}

@@ -5,8 +5,7 @@ import time
 import urllib.error
 from dataclasses import dataclass
 
-from reliability.check_concurrency import ROW
-from reliability.harness import Browser
+from rigs.form_client import ROW, FormClient
 
 
 @dataclass(frozen=True)
@@ -39,14 +38,14 @@ class Traffic:
 
     def __enter__(self):
         for index in range(self.clients):
-            browser = Browser(self.base_url)
-            status, headers, _ = browser.post("/lists/new", {"text": f"client {index} item 0"})
+            client = FormClient(self.base_url)
+            status, headers, _ = client.post("/lists/new", {"text": f"client {index} item 0"})
             if status != 302:
                 raise RuntimeError(f"could not start a list for the traffic: {status}")
             path = headers["Location"]
             self.saved[path] = [f"client {index} item 0"]
-            browser.get(path)
-            self.threads.append(threading.Thread(target=self._client, args=(browser, path)))
+            client.get(path)
+            self.threads.append(threading.Thread(target=self._client, args=(client, path)))
         if self.watch:
             self.threads.append(threading.Thread(target=self._watch))
         for thread in self.threads:
@@ -59,14 +58,14 @@ class Traffic:
         for thread in self.threads:
             thread.join()
 
-    def _client(self, browser, path):
+    def _client(self, client, path):
         number = 0
         while not self.stopping.is_set():
             number += 1
             text = f"{path} item {number}"
-            if self._timed("add an item", 302, browser.post, path, {"text": text}):
+            if self._timed("add an item", 302, client.post, path, {"text": text}):
                 self.saved[path].append(text)
-            self._timed("read the list", 200, browser.get, path)
+            self._timed("read the list", 200, client.get, path)
 
     def _timed(self, what, expected, call, *args):
         started = time.monotonic()
@@ -91,7 +90,7 @@ class Traffic:
         """Items the site said it saved that are not on their list afterwards."""
         lost = []
         for path, texts in self.saved.items():
-            status, _, page = Browser(self.base_url).get(path)
+            status, _, page = FormClient(self.base_url).get(path)
             present = set(ROW.findall(page)) if status == 200 else set()
             lost += [text for text in texts if text not in present]
         return lost

@@ -1,4 +1,4 @@
-"""A staging host on a loopback address: `python deploy_tools/staging_host.py up|down|status`.
+"""A staging host on a loopback address: `python -m rigs.staging_host up|down|status`.
 
 Run as root on Debian. It starts, bound only to the staging address, OpenSSH (for Fabric),
 supervisord (which runs nginx and every site's gunicorn), Postfix with SMTP AUTH through
@@ -7,6 +7,7 @@ settings a developer needs into STATE_DIR/staging.env. `down` stops all of it by
 """
 
 import argparse
+import contextlib
 import ipaddress
 import os
 import pwd
@@ -20,16 +21,19 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-TEMPLATES = HERE / "templates"
+from deploy_tools.sitepaths import HOST_RUN_DIR, HOST_SITES_DIR
+from rigs import REPO
+from rigs.processes import alive, descendants, owned_by, wait_until
+
+TEMPLATES = REPO / "deploy_tools" / "templates"
 
 ADDRESS = "127.0.0.2"
 DEPLOY_USER = "superlists"
 MAIL_USER = "stagingmail"  # owns the catch-all Maildir and logs in over POP3
 SMTP_USER = "superlists-smtp"  # the site's SMTP AUTH account (Dovecot-only, no system user)
 MAIL_DOMAIN = "staging.test"
-RUN_DIR = Path("/run/superlists")  # must match deploy_tools.sitepaths.HOST_RUN_DIR
-SITES_DIR = Path("/etc/superlists/sites")  # must match deploy_tools.sitepaths.HOST_SITES_DIR
+RUN_DIR = Path(HOST_RUN_DIR)
+SITES_DIR = Path(HOST_SITES_DIR)
 POSTFIX_PID = Path("/var/spool/postfix/pid/master.pid")
 POSTFIX_LOG = Path("/var/log/superlists-staging-postfix.log")
 PACKAGES = ("openssh-server", "nginx", "postfix", "dovecot-pop3d", "supervisor", "rsync")
@@ -40,7 +44,7 @@ DEBCONF = (
     f"postfix postfix/mailname string {MAIL_DOMAIN}",
 )
 # Every address the staging certificate names: the staging host, and the scale-out
-# rehearsal's balancer (deploy_tools/scale_out.py).
+# rehearsal's balancer (rigs/scale_out.py).
 TLS_ADDRESSES = (ADDRESS, "127.0.0.5")
 PORTS = {"ssh": 22, "smtp": 25, "submission": 587, "pop3": 110, "pop3s": 995}
 
@@ -99,36 +103,9 @@ def read_pid(pid_file):
         return None
 
 
-def alive(pid):
-    """True while pid is a live process (an exited one can linger as a zombie for a while)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
 def running(pid_file):
     pid = read_pid(pid_file)
     return pid if pid and alive(pid) else None
-
-
-def descendants(pid):
-    """The live processes below pid (a daemon's workers), found through /proc."""
-    children = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(proc.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return [p for p in found if alive(p)]
 
 
 def stop_pid(name, pid_file, timeout=20.0, sig=15, command=None):
@@ -141,27 +118,30 @@ def stop_pid(name, pid_file, timeout=20.0, sig=15, command=None):
         run(*command, check=False)
     else:
         os.kill(pid, sig)
-    deadline = time.monotonic() + timeout
-    while any(alive(p) for p in tree):
-        if time.monotonic() > deadline:
-            left = ", ".join(str(p) for p in tree if alive(p))
-            raise StagingError(f"{name} did not stop within {timeout:.0f} s (pids {left}).")
-        time.sleep(0.05)
+
+    def still_running():
+        left = ", ".join(str(p) for p in tree if alive(p))
+        return StagingError(f"{name} did not stop within {timeout:.0f} s (pids {left}).")
+
+    wait_until(
+        lambda: not any(alive(p) for p in tree), name, timeout=timeout, failure=still_running
+    )
     return True
 
 
 def wait_for_port(port, what, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((ADDRESS, port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise StagingError(
-                    f"{what} is not listening on {ADDRESS}:{port} after {timeout:.0f} s."
-                ) from None
-            time.sleep(0.05)
+    def connect():
+        with socket.create_connection((ADDRESS, port), timeout=0.5):
+            return True
+
+    wait_until(
+        connect,
+        what,
+        timeout=timeout,
+        failure=lambda: StagingError(
+            f"{what} is not listening on {ADDRESS}:{port} after {timeout:.0f} s."
+        ),
+    )
 
 
 def secret(path):
@@ -306,7 +286,7 @@ def start_sshd(state):
     pid_file = state / "run" / "sshd.pid"
     changed = write(
         config,
-        f"""# sshd for the Superlists staging host (deploy_tools/staging_host.py).
+        f"""# sshd for the Superlists staging host (rigs/staging_host.py).
 ListenAddress {ADDRESS}:{PORTS["ssh"]}
 HostKey {host_key}
 PidFile {pid_file}
@@ -505,13 +485,17 @@ def start_supervisord(state):
         run("supervisorctl", "-c", config, "update")
     else:
         start_daemon("supervisord", "-c", config, log=state / "logs" / "daemons.log")
-    deadline = time.monotonic() + 10
-    while (
-        "RUNNING" not in run("supervisorctl", "-c", config, "status", "nginx", check=False).stdout
-    ):
-        if time.monotonic() > deadline:
-            raise StagingError(f"supervisord did not start nginx; see {RUN_DIR}/nginx/error.log.")
-        time.sleep(0.1)
+    wait_until(
+        lambda: (
+            "RUNNING" in run("supervisorctl", "-c", config, "status", "nginx", check=False).stdout
+        ),
+        "nginx under supervisord",
+        timeout=10,
+        interval=0.1,
+        failure=lambda: StagingError(
+            f"supervisord did not start nginx; see {RUN_DIR}/nginx/error.log."
+        ),
+    )
 
 
 def write_environment(state):
@@ -612,23 +596,15 @@ def stop_user_processes(user):
         uid = pwd.getpwnam(user).pw_uid
     except KeyError:
         return
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if proc.stat().st_uid == uid and alive(int(proc.name)):
-                    pids.append(int(proc.name))
-            except OSError:
-                continue
+    pids = owned_by(uid)
     for pid in pids:
         print(f"  stopping pid {pid} of {user}")
         try:
             os.kill(pid, 15)
         except ProcessLookupError:
             continue
-    deadline = time.monotonic() + 10
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    with contextlib.suppress(TimeoutError):  # what is left is reported by `down`'s port check
+        wait_until(lambda: not any(alive(pid) for pid in pids), f"{user}'s processes", timeout=10)
 
 
 def listening():

@@ -3,7 +3,7 @@
 import unittest
 from unittest import mock
 
-from deploy_tools.traffic import Answer, Traffic
+from rigs.traffic import Answer, Traffic
 
 
 def traffic_with(answers, lost=(), switches=(10.0,)):

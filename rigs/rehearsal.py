@@ -1,9 +1,9 @@
 """The staging rehearsal: a real staging host on 127.0.0.2, deployed to and tested, then gone.
 
-    python deploy_tools/rehearsal.py [--keep-up] [--reuse]
+    python -m rigs.rehearsal [--keep-up] [--reuse]
 
 As root on Debian: removes the sites earlier runs left on the host (unless --reuse), brings
-up the staging host (deploy_tools/staging_host.py), provisions and deploys this commit with
+up the staging host (rigs/staging_host.py), provisions and deploys this commit with
 `fab` (staging flag on), deploys again to show a no-change redeploy, runs the functional tests
 with STAGING_SERVER set, deploys a second site *without* the staging flag on another port,
 starts a list there with a real browser, and shows that FT runs aimed at it in every spelling
@@ -31,20 +31,19 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-
-from deploy_tools import serverlogs, staging_host  # noqa: E402
-from deploy_tools.sitepaths import SUPERVISOR_SOCKET, SitePaths  # noqa: E402
-from deploy_tools.traffic import Traffic  # noqa: E402
-from functional_tests import diagnosis  # noqa: E402
-from functional_tests.browsers import start_browser  # noqa: E402
-from functional_tests.server import StagingServer  # noqa: E402
-from functional_tests.waits import wait_for  # noqa: E402
-from reliability.harness import Browser, wait_until  # noqa: E402
+from deploy_tools import serverlogs
+from deploy_tools.sitepaths import SUPERVISOR_SOCKET, SitePaths
+from functional_tests import diagnosis
+from functional_tests.browsers import start_browser
+from functional_tests.server import StagingServer
+from functional_tests.waits import wait_for
+from rigs import REPO, staging_host
+from rigs.form_client import FormClient
+from rigs.processes import wait_until
+from rigs.traffic import Traffic
 
 ADDRESS = staging_host.ADDRESS
 SECOND_SITE = "superlists-prod"
@@ -164,7 +163,7 @@ class Rehearsal:
 
     def home_page_answers(self):
         """Wait for the staging site's home page to answer 200 (gunicorn may be starting)."""
-        wait_until(lambda: Browser(f"http://{ADDRESS}").get("/")[0] == 200, "the home page")
+        wait_until(lambda: FormClient(f"http://{ADDRESS}").get("/")[0] == 200, "the home page")
 
     @contextlib.contextmanager
     def scratch_clone(self, subject, change):
@@ -329,7 +328,7 @@ class Rehearsal:
                 f"FT runs aimed at {SECOND_SITE}: not refused with {not_refused or 'none'}; "
                 f"(lists, items) per site {before} before, {after} after"
             )
-        status, _, page = Browser(self.production_list).get("")
+        status, _, page = FormClient(self.production_list).get("")
         if status != 200 or PRODUCTION_DATA not in html.unescape(page):
             raise RehearsalFailed(f"{SECOND_SITE}'s list is gone after the refused runs")
 
@@ -350,7 +349,7 @@ class Rehearsal:
 
     def missing_mail_password(self):
         """A server deployed without EMAIL_PASSWORD: friendly page, the SMTP refusal logged."""
-        visitor = Browser(f"http://{ADDRESS}:{SECOND_PORT}")
+        visitor = FormClient(f"http://{ADDRESS}:{SECOND_PORT}")
         status, headers, _ = visitor.post(
             "/accounts/send_login_email", {"email": "edith@staging.test"}
         )
@@ -376,7 +375,7 @@ class Rehearsal:
         started, clock = time.time(), time.perf_counter()
         mark = server.log_mark()
         mark_seconds = time.perf_counter() - clock
-        visitor = Browser(server.url)
+        visitor = FormClient(server.url)
         visitor.get("/static/css/no-such-file.css")
         status, headers, page = visitor.get("/lists/no-such-list/")
         records = server.log_records(started, mark)
@@ -394,7 +393,7 @@ class Rehearsal:
                 f"a failure report would miss nginx's error line or request {request_id!r}'s "
                 f"lines (HTTP {status}); the log window held:\n{shown}"
             )
-        workers = {Browser(server.url).get("/")[1]["X-Served-By"] for _ in range(10)}
+        workers = {FormClient(server.url).get("/")[1]["X-Served-By"] for _ in range(10)}
         print(f"nginx's error line named: {nginx[0]}")
         print(f"404 page shows request id {request_id}; its log line: {mine[0].lines[0][:100]}")
         print(f"10 home pages served by {len(workers)} worker(s): {', '.join(sorted(workers))}")
@@ -406,7 +405,7 @@ class Rehearsal:
         times = []
         for attempt in range(5):
             address = server.email_for(f"timing{attempt}")
-            visitor = Browser(server.url)
+            visitor = FormClient(server.url)
             started = time.perf_counter()
             status, _, _ = visitor.post("/accounts/send_login_email", {"email": address})
             message = server.wait_for_email(address, "Your login link for Superlists")
@@ -423,7 +422,7 @@ class Rehearsal:
         """No usable token in any log, logs and socket private, other Hosts dropped by nginx."""
         server = StagingServer(ADDRESS, self.env)
         address = server.email_for("tokens")
-        Browser(server.url).post("/accounts/send_login_email", {"email": address})
+        FormClient(server.url).post("/accounts/send_login_email", {"email": address})
         body = server.wait_for_email(address, "Your login link for Superlists").body
         url = re.search(r"http://\S+/accounts/login\?token=([\w-]+)", body)
         link_checker = http.client.HTTPConnection(ADDRESS, 80, timeout=10)
@@ -434,7 +433,7 @@ class Rehearsal:
         leaked = [path.name for path in logs if url[1] in path.read_text(errors="replace")]
         if leaked or head.status != 405:
             raise RehearsalFailed(f"HEAD answered {head.status}; the token is in {leaked}")
-        visitor = Browser(server.url)
+        visitor = FormClient(server.url)
         status, headers, _ = visitor.get(url[0].removeprefix(server.url))
         if status != 302 or "Logged in as" not in visitor.get(headers["Location"])[2]:
             raise RehearsalFailed(f"the link, HEADed first, did not log in: {status}")
@@ -459,7 +458,7 @@ class Rehearsal:
         seen = [p.name for p in logs if "scanner.example" in p.read_text(errors="replace")]
         if answer != "no answer (444)" or set(seen) - {"nginx-access.log"}:
             raise RehearsalFailed(f"Host: scanner.example got {answer}; it reached {seen}")
-        server_header = Browser(server.url).get("/")[1]["Server"]
+        server_header = FormClient(server.url).get("/")[1]["Server"]
         if server_header != "nginx":
             raise RehearsalFailed(f"nginx names its version: Server: {server_header}")
         print(f"Host: scanner.example: {answer}, Django never saw it; Server: {server_header}")
@@ -520,7 +519,7 @@ class Rehearsal:
         # The host's configuration as a whole is valid again, so any site's next reload works.
         nginx_conf = staging_host.RUN_DIR / "nginx" / "nginx.conf"
         self.run("/usr/sbin/nginx", "-t", "-q", "-c", nginx_conf, show=False)
-        status, _, _ = Browser(f"http://{ADDRESS}").get("/")
+        status, _, _ = FormClient(f"http://{ADDRESS}").get("/")
         if status != 200:
             raise RehearsalFailed(f"the staging site answered {status} after the refusal")
         shutil.rmtree(home / "sites" / BROKEN_SITE)
@@ -587,14 +586,14 @@ class Rehearsal:
         with self.scratch_clone("Scratch: a visible change", visible_change) as clone:
             self.under_load("a code-changing deploy", lambda: self.deploy_from(clone))
         self.rolled_back_to = before
-        _, _, page = Browser(f"http://{ADDRESS}").get("/")
+        _, _, page = FormClient(f"http://{ADDRESS}").get("/")
         if self.live_release() == before or CHANGE_MARK not in page:
             raise RehearsalFailed("the new release is not what the home page serves")
 
     def rollback_under_load(self):
         """fab rollback under load, then fab status says what is live."""
         self.under_load("fab rollback", lambda: self.fab("rollback"))
-        _, _, page = Browser(f"http://{ADDRESS}").get("/")
+        _, _, page = FormClient(f"http://{ADDRESS}").get("/")
         if self.live_release() != self.rolled_back_to or CHANGE_MARK in page:
             raise RehearsalFailed(f"after the rollback {self.live_release()} is live")
         status = self.fab("status")
@@ -648,13 +647,13 @@ class Rehearsal:
         """nginx's own 502 (gunicorn down) and 413 (body too big) are the site's pages."""
         self.gunicorn("stop")
         try:
-            status, _, page = Browser(f"http://{ADDRESS}").get("/lists/new")
+            status, _, page = FormClient(f"http://{ADDRESS}").get("/lists/new")
         finally:
             self.gunicorn("start")
         if status != 502 or "Back in a minute" not in page or "bootstrap" not in page:
             raise RehearsalFailed(f"gunicorn down: {status}, not the styled page:\n{page[:300]}")
         self.home_page_answers()
-        status, _, page = Browser(f"http://{ADDRESS}").post("/lists/new", {"text": "x" * 2**21})
+        status, _, page = FormClient(f"http://{ADDRESS}").post("/lists/new", {"text": "x" * 2**21})
         if status != 413 or "That was too much" not in page:
             raise RehearsalFailed(f"a 2 MB POST: {status}, not the styled page:\n{page[:300]}")
         print(

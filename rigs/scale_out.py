@@ -1,6 +1,6 @@
 """The scale-out rehearsal: staging as production serves it, over HTTPS from a local CA.
 
-    python deploy_tools/scale_out.py [--keep-up]
+    python -m rigs.scale_out [--keep-up]
 
 As root on Debian, under the staging-host lock. Brings up the staging host (its local CA
 signs the certificate for the staging names), deploys this commit with --tls-cert/--tls-key
@@ -17,14 +17,10 @@ import http.client
 import ssl
 import subprocess
 import sys
-import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from deploy_tools import staging_host  # noqa: E402
-from deploy_tools.rehearsal import (  # noqa: E402
+from rigs import REPO, staging_host
+from rigs.processes import alive, descendants, wait_until
+from rigs.rehearsal import (
     BIN,
     Rehearsal,
     RehearsalFailed,
@@ -150,17 +146,18 @@ class ScaleOut(Rehearsal):
     def reload_nginx(self):
         """HUP nginx; wait until new workers serve and the old ones (old configuration) left."""
         master = staging_host.read_pid(staging_host.RUN_DIR / "nginx" / "nginx.pid")
-        old = set(staging_host.descendants(master))
+        old = set(descendants(master))
         config = self.state / "supervisord.conf"
         self.run("supervisorctl", "-c", config, "signal", "HUP", "nginx", show=False)
-        deadline = time.monotonic() + 10
         # An old worker still accepts connections for a moment after the new ones start.
-        while not set(staging_host.descendants(master)) - old or any(
-            staging_host.alive(pid) for pid in old
-        ):
-            if time.monotonic() > deadline:
-                raise RehearsalFailed("nginx's workers were not replaced within 10 s of a HUP")
-            time.sleep(0.05)
+        wait_until(
+            lambda: set(descendants(master)) - old and not any(alive(pid) for pid in old),
+            "nginx's new workers",
+            timeout=10,
+            failure=lambda: RehearsalFailed(
+                "nginx's workers were not replaced within 10 s of a HUP"
+            ),
+        )
 
     def print_summary(self):
         print(SUMMARY.format(**self.summary), flush=True)
