@@ -52,14 +52,26 @@ class AcceptNewHost(paramiko.MissingHostKeyPolicy):
         client.get_host_keys().add(hostname, key.get_name(), key)
 
 
-def settings_from_environment(environ=None):
+# fab deploys with the DEPLOY_SSH_* names (production is not staging), falling back to the
+# STAGING_SSH_* ones it used to read; the functional tests read STAGING_SSH_* only.
+DEPLOY_NAMES = ("DEPLOY_SSH", "STAGING_SSH")
+STAGING_NAMES = ("STAGING_SSH",)
+
+
+def settings_from_environment(environ=None, names=STAGING_NAMES):
     """The SSH settings a developer or CI sets in the environment, with their defaults."""
     variables = Variables(environ, where=WHERE_TO_SET)
+
+    def name(setting):
+        # The first of the names that is set; an error message names the one that was read.
+        candidates = [f"{prefix}_{setting}" for prefix in names]
+        return next((each for each in candidates if variables.str(each)), candidates[0])
+
     try:
         return {
-            "user": variables.str("STAGING_SSH_USER") or None,
-            "key_filename": variables.str("STAGING_SSH_KEY") or None,
-            "port": variables.int("STAGING_SSH_PORT", None, minimum=1, what="a port number"),
+            "user": variables.str(name("USER")) or None,
+            "key_filename": variables.str(name("KEY")) or None,
+            "port": variables.int(name("PORT"), None, minimum=1, what="a port number"),
             "known_hosts": variables.str(
                 "SUPERLISTS_KNOWN_HOSTS", str(Path.home() / ".ssh" / "known_hosts")
             ),
@@ -85,9 +97,9 @@ def verify_host_keys(connection, known_hosts, accept_new=False):
     return connection
 
 
-def adopt(conn, environ=None):
+def adopt(conn, environ=None, names=STAGING_NAMES):
     """Apply the SSH settings from the environment to an unopened Fabric connection."""
-    settings = settings_from_environment(environ)
+    settings = settings_from_environment(environ, names)
     # Fabric fills in the local user and port 22 when the host string names none; only
     # then do the environment's settings apply (user@host:port on the command line wins).
     if settings["user"] and conn.user == conn.config.user:
@@ -132,8 +144,9 @@ def open_connection(conn):
     except paramiko.AuthenticationException:
         _abandon(conn)
         raise ConnectError(
-            f"{where} refused our SSH key. Check the user (STAGING_SSH_USER or user@host) and "
-            f"the key file (STAGING_SSH_KEY or fab -i), and that its public half is in "
+            f"{where} refused our SSH key. Check the user (user@host, or DEPLOY_SSH_USER for fab, "
+            f"STAGING_SSH_USER for the functional tests) and the key file (fab -i, or "
+            f"DEPLOY_SSH_KEY / STAGING_SSH_KEY), and that its public half is in "
             f"~/.ssh/authorized_keys on the server."
         ) from None
     except (OSError, paramiko.SSHException) as error:

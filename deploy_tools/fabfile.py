@@ -2,18 +2,16 @@
 
 import contextlib
 import dataclasses
+import functools
 import getpass
-import hashlib
-import io
+import inspect
 import json
 import os
 import re
 import secrets
 import shlex
 import socket
-import subprocess
 import sys
-import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -28,17 +26,11 @@ if str(REPO) not in sys.path:
 from fabric import Connection, task  # noqa: E402
 from invoke.exceptions import Exit, UnexpectedExit  # noqa: E402
 
-from deploy_tools import connect, serverlogs  # noqa: E402
-from deploy_tools.sitepaths import (  # noqa: E402
-    HOST_SITES_DIR,
-    NGINX_ERROR_LOG,
-    NGINX_PID,
-    NGINX_PROGRAM,
-    NGINX_USER,
-    SUPERVISOR_SOCKET,
-    SitePaths,
-    host_include,
-)
+from deploy_tools import connect, releases, remote, serverlogs  # noqa: E402
+from deploy_tools.errors import DeployError, HealthCheckFailed  # noqa: E402
+from deploy_tools.remote import q  # noqa: E402
+from deploy_tools.services import MANAGERS  # noqa: E402
+from deploy_tools.sitepaths import SitePaths  # noqa: E402
 from superlists.env import format_dotenv, parse_dotenv  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -71,21 +63,6 @@ PASSED_THROUGH = (
 )
 # The server's own CA bundle (e.g. one that trusts a staging mail server's certificate).
 SERVER_SSL_CERT_FILE = "SERVER_SSL_CERT_FILE"
-SUPERVISORCTL = f"supervisorctl -s unix://{SUPERVISOR_SOCKET}"
-# nginx answers a HUP within milliseconds: new workers, or an [emerg] in its error log.
-NGINX_RELOAD_TIMEOUT = 5
-
-
-class DeployError(Exception):
-    """A deploy cannot go on; the message says why and what to do."""
-
-
-class HealthCheckFailed(DeployError):
-    """The site did not answer well through nginx; the message has what it answered."""
-
-    def __init__(self, message, answer):
-        super().__init__(message)
-        self.answer = answer
 
 
 @dataclass(frozen=True)
@@ -94,7 +71,7 @@ class Site:
 
     paths: SitePaths
     user: str
-    init: str  # "systemd" or "supervisor"
+    init: str  # "systemd" or "supervisor": the key of its manager in services.MANAGERS
     workers: int = 2
     port: int = 80
     listen_address: str = ""
@@ -102,6 +79,11 @@ class Site:
     tls_cert: str = ""
     tls_key: str = ""
     staging: bool = False
+
+    @property
+    def services(self):
+        """The service manager the host runs (Systemd or Supervisor), chosen once by init."""
+        return MANAGERS[self.init]
 
     @property
     def url(self):
@@ -120,84 +102,77 @@ class Site:
         return ",".join(hosts)
 
 
-@dataclass(frozen=True)
-class Release:
-    """The code to ship: a tar archive and the name of its folder on the server."""
-
-    name: str
-    archive: bytes
-    requirements_hash: str
-    subject: str = ""
-
-
 # --- tasks ------------------------------------------------------------------------------
 
-SITE_HELP = {
-    "sitename": "the site's folder under ~/sites/ and nginx server name (default: the host)",
-    "workers": "gunicorn worker processes (default 2)",
-    "port": "the port nginx listens on for this site (default 80, or 443 with --tls-cert)",
-    "listen-address": "the address nginx listens on for this site (default: all)",
-    "site-url": "the site's absolute URL for login emails (default: http://SITENAME[:PORT])",
-    "tls-cert": "path of the TLS certificate on the server (turns on https)",
-    "tls-key": "path of the TLS private key on the server",
+# A site's options, declared once: name, default and help. provision and deploy take them
+# all, the other tasks the site name only; `site_task` adds them to the task's flags.
+SITE_OPTIONS = {
+    "sitename": ("", "the site's folder under ~/sites/ and nginx server name (default: the host)"),
+    "workers": (2, "gunicorn worker processes (default 2)"),
+    "port": (0, "the port nginx listens on for this site (default 80, or 443 with --tls-cert)"),
+    "listen_address": ("", "the address nginx listens on for this site (default: all)"),
+    "site_url": ("", "the site's absolute URL for login emails (default: http://SITENAME[:PORT])"),
+    "tls_cert": ("", "path of the TLS certificate on the server (turns on https)"),
+    "tls_key": ("", "path of the TLS private key on the server"),
 }
 
 
-@task(help=SITE_HELP, auto_shortflags=False)
-def provision(
-    c,
-    sitename="",
-    workers=2,
-    port=0,
-    listen_address="",
-    site_url="",
-    tls_cert="",
-    tls_key="",
-):
+def site_task(options=tuple(SITE_OPTIONS), **help):
+    """A Fabric task whose flags are the named site options and its own; it gets `site`, a dict."""
+
+    # invoke builds a task's flags from its signature, so the wrapper shows one with the site's
+    # options spelled out; the body receives them together instead of repeating each one.
+    def decorate(body):
+        own = list(inspect.signature(body).parameters.values())
+        assert [param.name for param in own[:2]] == ["c", "site"], body.__name__
+        added = [
+            inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default)
+            for name, (default, _) in ((name, SITE_OPTIONS[name]) for name in options)
+        ]
+
+        @functools.wraps(body)
+        def with_site_options(c, *args, **kwargs):
+            site = {name: kwargs.pop(name, SITE_OPTIONS[name][0]) for name in options}
+            return body(c, site, *args, **kwargs)
+
+        with_site_options.__signature__ = inspect.Signature([own[0], *added, *own[2:]])
+        flags = {name.replace("_", "-"): SITE_OPTIONS[name][1] for name in options}
+        return task(auto_shortflags=False, help={**flags, **help})(with_site_options)
+
+    return decorate
+
+
+@site_task()
+def provision(c, site):
     """Prepare a server for a site: folders, the gunicorn service and the nginx site."""
     with _friendly_errors("provision"):
         conn = _connect(c)
-        site = _site(conn, sitename, workers, port, listen_address, site_url, tls_cert, tls_key)
+        site = _site(conn, **site)
         _step("check the host", _check_host, conn, site)
         _step("make the site's folders", _make_folders, conn, site)
         _step("install the gunicorn service and nginx site", _update_services, conn, site)
         print(f"Provisioned {site.paths.root} ({site.init}); next: fab deploy.")
 
 
-@task(
-    auto_shortflags=False,
-    help={
-        **SITE_HELP,
-        "staging": "mark the server as staging (allows the FT-only management commands)",
-        "worktree": "ship the working tree (tracked and untracked files) instead of HEAD",
+@site_task(
+    staging="mark the server as staging (allows the FT-only management commands)",
+    worktree="ship the working tree (tracked and untracked files) instead of HEAD",
+    **{
         "rotate-secret-key": "a new DJANGO_SECRET_KEY; the old one stays as the one fallback",
         "allow-destructive": "apply migrations that drop, rename or require columns even "
         "though the running release still uses them (see README: Migrations)",
     },
 )
 def deploy(
-    c,
-    sitename="",
-    staging=False,
-    workers=2,
-    port=0,
-    listen_address="",
-    site_url="",
-    tls_cert="",
-    tls_key="",
-    worktree=False,
-    rotate_secret_key=False,
-    allow_destructive=False,
+    c, site, staging=False, worktree=False, rotate_secret_key=False, allow_destructive=False
 ):
     """Build and check the local commit on the server, then switch to it (and back if it fails)."""
     started = time.monotonic()
     with _friendly_errors("deploy"):
         conn = _connect(c)
         passed = _passed_through_settings(os.environ)
-        release = _build_release(worktree)
-        site = _site(
-            conn, sitename, workers, port, listen_address, site_url, tls_cert, tls_key, staging
-        )
+        release = releases.build(worktree)
+        site = _site(conn, **site, staging=staging)
         _step("make the site's folders", _make_folders, conn, site)
         live = _live_release(conn, site)
         # Everything until the switch happens beside the live release: if it fails, the
@@ -209,10 +184,10 @@ def deploy(
                 "write the release's .env", _update_dotenv, conn, site, release, passed,
                 rotate_secret_key,
             )  # fmt: skip
-            if not _ok(conn, f"test -f {_q(site.paths.release(release.name) / BUILT)}"):
+            if not remote.ok(conn, f"test -f {q(site.paths.release(release.name) / BUILT)}"):
                 _step("collect static files", _collect_static, conn, site, release)
                 _step("check the release", _check_release, conn, site, release)
-                conn.run(f"touch {_q(site.paths.release(release.name) / BUILT)}", hide=True)
+                conn.run(f"touch {q(site.paths.release(release.name) / BUILT)}", hide=True)
             # The live release's migrations were applied before it went live.
             plan = []
             if release.name != live:
@@ -221,7 +196,7 @@ def deploy(
                     allow_destructive,
                 )  # fmt: skip
         _step("migrate the database", _migrate, conn, site, release, plan, live)
-        _write_if_changed(conn, site.paths.site_settings, _site_settings(site))
+        remote.write_if_changed(conn, site.paths.site_settings, _site_settings(site))
         how = _step("switch to the release", _switch, conn, site, release.name)
         if env_changed and not how:
             how = "hup"
@@ -235,7 +210,7 @@ def deploy(
             )  # fmt: skip
         except _StepFailed as failed:
             _switch_back(conn, site, release, live, failed)
-        if how or not _ok(conn, f"grep -q {_q(release.name)} {_q(site.paths.deploy_log)}"):
+        if how or not remote.ok(conn, f"grep -q {q(release.name)} {q(site.paths.deploy_log)}"):
             _log_event(conn, site, "deployed", release.name, release.subject)
         if how:  # with no switch there is nothing new to keep or to let go
             _step("remove old releases", _prune_releases, conn, site)
@@ -246,20 +221,17 @@ def deploy(
         )
 
 
-@task(
-    auto_shortflags=False,
-    help={
-        "sitename": SITE_HELP["sitename"],
-        "to": "the commit (or its first characters) of a kept release (default: the previous one)",
-        "yes": "go on although the database has migrations the target release does not know",
-    },
+@site_task(
+    ("sitename",),
+    to="the commit (or its first characters) of a kept release (default: the previous one)",
+    yes="go on although the database has migrations the target release does not know",
 )
-def rollback(c, sitename="", to="", yes=False):
+def rollback(c, site, to="", yes=False):
     """Make the previous (or a named) kept release live again; switch back if it fails."""
     started = time.monotonic()
     with _friendly_errors("rollback"):
         conn = _connect(c)
-        site = _existing_site(conn, sitename)
+        site = _existing_site(conn, site["sitename"])
         state = _server_state(conn, site)
         live = state.live
         target = _rollback_target(state, to)
@@ -277,7 +249,7 @@ def rollback(c, sitename="", to="", yes=False):
             _step("reload gunicorn", _reload_gunicorn, conn, site, target, how)
             answer = _step("check the site answers through nginx", _check_live, conn, site)
         except _StepFailed as failed:
-            _switch_back(conn, site, Release(target, b"", "", subject), live, failed)
+            _switch_back(conn, site, releases.Release(target, b"", "", subject), live, failed)
         _log_event(conn, site, "rolled back", target, subject)
         print(
             f"Rolled back: {target} ({subject[:60]}) is live instead of {live} ({answer}) "
@@ -285,26 +257,23 @@ def rollback(c, sitename="", to="", yes=False):
         )
 
 
-@task(auto_shortflags=False, help={"sitename": SITE_HELP["sitename"]})
-def status(c, sitename=""):
+@site_task(("sitename",))
+def status(c, site):
     """Say what is live: commit, when and from where it was deployed, releases, workers, answer."""
     with _friendly_errors("status"):
         conn = _connect(c)
-        site = _existing_site(conn, sitename)
+        site = _existing_site(conn, site["sitename"])
         state = _server_state(conn, site)
         answer = _check_live(conn, site, timeout=3, fail=False)
         print(state.describe(site, answer))
 
 
-@task(
-    auto_shortflags=False,
-    help={"sitename": SITE_HELP["sitename"], "lines": "how many lines of each log (default 50)"},
-)
-def logs(c, sitename="", lines=50):
+@site_task(("sitename",), lines="how many lines of each log (default 50)")
+def logs(c, site, lines=50):
     """Show the site's latest log records in time order: each request once, tracebacks whole."""
     with _friendly_errors("logs"):
         conn = _connect(c)
-        paths = SitePaths.for_connection(conn, sitename or conn.host)
+        paths = SitePaths.for_connection(conn, site["sitename"] or conn.host)
         for record in _log_records(conn, paths)[-int(lines) :]:
             print("\n".join(record.shown()))
 
@@ -331,72 +300,44 @@ def manage(c, command, sitename=""):
 
 def _check_host(conn, site):
     """Refuse, with what to do, when the host lacks what the chosen service manager needs."""
-    if site.init == "systemd":
-        if not _ok(conn, "sudo -n true"):
-            raise DeployError(
-                f"{conn.user} needs passwordless sudo on {conn.host} to install the systemd "
-                f"unit and nginx site (see deploy_tools/provisioning_notes.md)."
-            )
-        return
-    folder = HOST_SITES_DIR / site.user
-    if not _ok(conn, f"test -d {_q(folder)} && test -w {_q(folder)} && test -O {_q(folder)}"):
-        raise DeployError(
-            f"This host has no systemd, and {folder} (where root's nginx and supervisord "
-            f"look for {site.user}'s sites) is missing or not {site.user}'s. As root: "
-            f"install -d -o {site.user} -m 755 {folder} (see deploy_tools/provisioning_notes.md)."
-        )
-    if not _ok(conn, f"id -nG {NGINX_USER} | grep -qw {_q(site.user)}"):
-        raise DeployError(
-            f"nginx's workers ({NGINX_USER}) are not in {site.user}'s group on this host, so "
-            f"they cannot reach the gunicorn socket (srwxrwx---). As root: usermod -aG "
-            f"{site.user} {NGINX_USER}, then restart nginx."
-        )
-    if not _ok(conn, f"{SUPERVISORCTL} status {NGINX_PROGRAM}"):
-        raise DeployError(
-            f"{conn.host} has no systemd, and {conn.user} cannot reach the Superlists "
-            f"supervisord at {SUPERVISOR_SOCKET} (or it does not run nginx). As root, start "
-            f"supervisord with deploy_tools/templates/supervisord-host.conf as "
-            f"deploy_tools/provisioning_notes.md explains (the staging rehearsal does it with "
-            f"python -m rigs.staging_host up)."
-        )
+    site.services.check_host(conn, site)
 
 
 def _make_folders(conn, site):
     """Create the site's folders; nginx's workers must be able to traverse the home folder."""
     p = site.paths
     logs = [p.logs / name for name in ("nginx-access.log", "nginx-error.log")]
-    conn.run(
-        f"chmod o+x {_q(p.home)} && mkdir -p {_q(p.releases)} {_q(p.venvs)} {_q(p.logs)} && "
-        f"chmod 755 {_q(p.sites)} {_q(p.root)} {_q(p.releases)} && "
+    remote.run(
+        conn,
+        f"chmod o+x {q(p.home)} && mkdir -p {q(p.releases)} {q(p.venvs)} {q(p.logs)} && "
+        f"chmod 755 {q(p.sites)} {q(p.root)} {q(p.releases)} && "
         # nginx (root) appends to these; creating them here keeps them ours. Logs (and the
         # addresses in them) are for the site's user only; supervisord's own file is root's.
-        f"touch {' '.join(_q(log) for log in logs)} && chmod 700 {_q(p.logs)} && "
-        f'find {_q(p.logs)} -type f -user "$(id -u)" -exec chmod go-rwx {{}} + && '
+        f"touch {' '.join(q(log) for log in logs)} && chmod 700 {q(p.logs)} && "
+        f'find {q(p.logs)} -type f -user "$(id -u)" -exec chmod go-rwx {{}} + && '
         # Sites deployed before releases had their own .env: the live one gets a copy.
-        f"cd {_q(p.root)} && if [ -L source/.env ] && [ -f .env ] && [ ! -L .env ]; then "
+        f"cd {q(p.root)} && if [ -L source/.env ] && [ -f .env ] && [ ! -L .env ]; then "
         f"cp -p .env source/.env.copy && mv source/.env.copy source/.env; fi",
-        hide=True,
-        in_stream=False,
     )
 
 
 def _live_release(conn, site):
     """The name of the live release, or "" before the first deploy."""
-    link = _read_command(conn, f"readlink {_q(site.paths.source)} || true").strip()
+    link = remote.read_command(conn, f"readlink {q(site.paths.source)} || true").strip()
     return PurePosixPath(link).name if link else ""
 
 
 def _upload_source(conn, site, release):
     """Ship the release's archive into its own folder, unless the server has it already."""
     folder = site.paths.release(release.name)
-    if _ok(conn, f"test -f {_q(folder / '.complete')}"):
+    if remote.ok(conn, f"test -f {q(folder / '.complete')}"):
         return False
     unpacking = site.paths.releases / f".{release.name}.partial"
-    _pipe(
+    remote.pipe(
         conn,
-        f"rm -rf {_q(unpacking)} && mkdir -p {_q(unpacking)} && tar -x -C {_q(unpacking)} && "
-        f"touch {_q(unpacking / '.complete')} && rm -rf {_q(folder)} && "
-        f"mv {_q(unpacking)} {_q(folder)}",
+        f"rm -rf {q(unpacking)} && mkdir -p {q(unpacking)} && tar -x -C {q(unpacking)} && "
+        f"touch {q(unpacking / '.complete')} && rm -rf {q(folder)} && "
+        f"mv {q(unpacking)} {q(folder)}",
         release.archive,
     )
     return True
@@ -408,14 +349,13 @@ def _build_virtualenv(conn, site, release):
     # marked complete at the end; a half-built one is started again.
     venv = site.paths.venvs / release.requirements_hash[:16]
     folder = site.paths.release(release.name)
-    built = conn.run(
-        f"if [ ! -f {_q(venv / '.complete')} ]; then rm -rf {_q(venv)} && "
-        f"/usr/bin/python3 -m venv {_q(venv)} && "
-        f"{_q(venv / 'bin' / 'pip')} install --quiet --disable-pip-version-check "
-        f"-r {_q(folder / 'requirements.txt')} && touch {_q(venv / '.complete')} && echo built; "
-        f"fi && ln -sfn {_q(venv)} {_q(folder / '.venv')}",
-        hide=True,
-        in_stream=False,
+    built = remote.run(
+        conn,
+        f"if [ ! -f {q(venv / '.complete')} ]; then rm -rf {q(venv)} && "
+        f"/usr/bin/python3 -m venv {q(venv)} && "
+        f"{q(venv / 'bin' / 'pip')} install --quiet --disable-pip-version-check "
+        f"-r {q(folder / 'requirements.txt')} && touch {q(venv / '.complete')} && echo built; "
+        f"fi && ln -sfn {q(venv)} {q(folder / '.venv')}",
     ).stdout
     return "built" in built
 
@@ -423,13 +363,13 @@ def _build_virtualenv(conn, site, release):
 def _update_dotenv(conn, site, release, passed_through, rotate_secret_key=False):
     """Write the release's own .env (secret key kept); return whether the live one differs."""
     p = site.paths
-    live = _read_remote(conn, p.env)
+    live = remote.read_remote(conn, p.env)
     values = dotenv_values_for(site, parse_dotenv(live), passed_through, rotate_secret_key)
     text = format_dotenv(values, header=ENV_HEADER)
     path = p.release(release.name) / ".env"
     # Releases unpacked before each had its own .env hold a link there: replace it.
-    if _ok(conn, f"test -L {_q(path)}") or _read_remote(conn, path) != text:
-        _write_file(conn, path, text, mode="600")
+    if remote.ok(conn, f"test -L {q(path)}") or remote.read_remote(conn, path) != text:
+        remote.write_file(conn, path, text, mode="600")
     return text != live
 
 
@@ -467,19 +407,16 @@ def dotenv_values_for(site, existing, passed_through, rotate_secret_key=False):
 
 def _collect_static(conn, site, release):
     """Collect static files into the release's own static/ (nginx serves the live one's)."""
-    conn.run(
+    remote.run(
+        conn,
         site.paths.manage("collectstatic", "--noinput", "-v", "0", release=release.name),
-        hide=True,
-        in_stream=False,
     )
 
 
 def _check_release(conn, site, release):
     """Django's deploy checks and a migration for every model change, before going live."""
     p = site.paths
-    result = conn.run(
-        p.manage("check", "--deploy", release=release.name), hide=True, warn=True, in_stream=False
-    )
+    result = remote.run(conn, p.manage("check", "--deploy", release=release.name), warn=True)
     said = (result.stderr + result.stdout).strip()
     allowed = set() if site.tls_cert else HTTPS_ONLY_WARNINGS
     unexpected = sorted(set(re.findall(r"\((\w+\.[A-Z]\d+)\)", said)) - allowed)
@@ -488,14 +425,13 @@ def _check_release(conn, site, release):
             f"manage.py check --deploy found problems in {release.name} "
             f"({', '.join(unexpected) or f'exit status {result.exited}'}):\n{_tail(said)}"
         )
-    result = conn.run(
+    result = remote.run(
+        conn,
         p.manage("makemigrations", "--check", "--dry-run", release=release.name),
-        hide=True,
         warn=True,
-        in_stream=False,
     )
     if result.exited:
-        hints = "".join(f"\n{hint}" for hint in uncommitted_migrations(release))
+        hints = "".join(f"\n{hint}" for hint in releases.uncommitted_migrations(release))
         raise DeployError(
             f"{release.name} has model changes that no migration in it covers "
             f"(makemigrations --check):\n{_tail(result.stdout + result.stderr)}{hints}\n"
@@ -526,11 +462,10 @@ def _migrate(conn, site, release, plan, live):
     """Apply the release's new migrations; the live release keeps working with them."""
     if not plan:
         return
-    result = conn.run(
+    result = remote.run(
+        conn,
         site.paths.manage("migrate", "--noinput", "-v", "0", release=release.name),
-        hide=True,
         warn=True,
-        in_stream=False,
     )
     if result.exited:
         _log_event(conn, site, "migrations failed", release.name, release.subject)
@@ -548,16 +483,15 @@ def _switch(conn, site, name):
     p = site.paths
     target = f"releases/{name}"
     # A new venv means new libraries, which only a fresh gunicorn master loads.
-    answer = conn.run(
-        f"cd {_q(p.root)} && test -f {_q(target)}/{BUILT} && old=$(readlink source || true) && "
-        f'if [ "$old" = {_q(target)} ]; then echo same; else '
-        f'if [ -n "$old" ] && [ "$(readlink "$old/.venv")" = "$(readlink {_q(target)}/.venv)" ]; '
+    answer = remote.run(
+        conn,
+        f"cd {q(p.root)} && test -f {q(target)}/{BUILT} && old=$(readlink source || true) && "
+        f'if [ "$old" = {q(target)} ]; then echo same; else '
+        f'if [ -n "$old" ] && [ "$(readlink "$old/.venv")" = "$(readlink {q(target)}/.venv)" ]; '
         f"then echo hup; else echo restart; fi; "
-        f"ln -sfn {_q(target)} source.new && mv -T source.new source; fi && "
+        f"ln -sfn {q(target)} source.new && mv -T source.new source; fi && "
         f'if [ "$(readlink .env)" != source/.env ]; then '
         f"ln -sfn source/.env .env.new && mv -T .env.new .env; fi",
-        hide=True,
-        in_stream=False,
     ).stdout.strip()
     return "" if answer == "same" else answer
 
@@ -565,46 +499,15 @@ def _switch(conn, site, name):
 def _update_services(conn, site):
     """Render the gunicorn service and nginx site; apply only what changed."""
     p = site.paths
-    nginx = render_nginx_site(site)
-    service_path = p.systemd_unit if site.init == "systemd" else p.supervisor_conf
-    service = render_service(site)
-    previous_nginx = _read_remote(conn, p.nginx_conf)
-    nginx_changed = _write_if_changed(conn, p.nginx_conf, nginx, current=previous_nginx)
-    service_changed = _write_if_changed(conn, service_path, service)
-    live = _ok(conn, f"test -e {_q(p.source / 'manage.py')}")
-    if site.init == "systemd":
-        unit = f"/etc/systemd/system/{p.service}.service"
-        # The gunicorn socket is srwxrwx---: nginx's workers reach it as members of our group.
-        conn.run(
-            f"id -nG {NGINX_USER} | grep -qw {_q(site.user)} || "
-            f"{{ sudo -n usermod -aG {_q(site.user)} {NGINX_USER} && "
-            f"sudo -n systemctl reload nginx; }}",
-            hide=True,
-            in_stream=False,
-        )
-        conn.run(
-            f"sudo -n ln -sfn {_q(p.nginx_conf)} /etc/nginx/sites-enabled/{_q(p.sitename)} && "
-            f"sudo -n cp {_q(service_path)} {unit} && sudo -n systemctl daemon-reload && "
-            f"sudo -n systemctl enable {p.service}",
-            hide=True,
-            in_stream=False,
-        )
-        if live and (service_changed or not _ok(conn, f"systemctl is-active {p.service}")):
-            conn.run(f"sudo -n systemctl restart {p.service}", hide=True, in_stream=False)
-        if nginx_changed:
-            _reload_nginx(conn, site, previous_nginx)
-        return nginx_changed or service_changed
-    # Root's supervisord and nginx include the site's files through links in our folder.
-    conn.run(
-        f"ln -sfn {_q(p.nginx_conf)} {_q(host_include(site.user, p.sitename, 'nginx'))} && "
-        f"ln -sfn {_q(service_path)} {_q(host_include(site.user, p.sitename, 'supervisor'))}",
-        hide=True,
-        in_stream=False,
+    previous_nginx = remote.read_remote(conn, p.nginx_conf)
+    nginx_changed = remote.write_if_changed(
+        conn, p.nginx_conf, render_nginx_site(site), current=previous_nginx
     )
-    # supervisord reads our program file through its [include]; `update` restarts the
-    # program when its file changed (a program not started yet is added by the reload step).
-    if live and service_changed:
-        conn.run(f"{SUPERVISORCTL} update {p.service}", hide=True, in_stream=False)
+    service_changed = remote.write_if_changed(
+        conn, site.services.service_file(p), render_service(site)
+    )
+    live = remote.ok(conn, f"test -e {q(p.source / 'manage.py')}")
+    site.services.install(conn, site, live, service_changed)
     if nginx_changed:
         _reload_nginx(conn, site, previous_nginx)
     return nginx_changed or service_changed
@@ -614,32 +517,17 @@ def _reload_nginx(conn, site, previous):
     """Make nginx load the site's new configuration; if it refuses, put the previous one back."""
     # nginx includes every site's file: a refused one left in place would make every later
     # reload on the host fail, for every site.
-    if site.init == "systemd":
-        result = conn.run(
-            "sudo -n nginx -t -q 2>&1 && sudo -n systemctl reload nginx",
-            hide=True,
-            warn=True,
-            in_stream=False,
-        )
-        said = "; ".join(line for line in result.stdout.splitlines() if line.strip())
-        refusal = "" if result.ok else said or f"exit status {result.exited}"
-    else:
-        refusal = _hup_supervised_nginx(conn)
+    refusal = site.services.reload_nginx(conn)
     if not refusal:
         return
     path = site.paths.nginx_conf
     if previous:
-        _write_file(conn, path, previous)
+        remote.write_file(conn, path, previous)
         undone = "The previous one is back in place, and nginx still serves it"
     else:
-        conn.run(f"rm -f {_q(path)}", hide=True, in_stream=False)
+        remote.run(conn, f"rm -f {q(path)}")
         # A dangling link in the folder nginx includes would fail its next reload too.
-        if site.init == "systemd":
-            link = f"/etc/nginx/sites-enabled/{site.paths.sitename}"
-            conn.run(f"sudo -n rm -f {_q(link)}", hide=True, in_stream=False)
-        else:
-            link = host_include(site.user, site.paths.sitename, "nginx")
-            conn.run(f"rm -f {_q(link)}", hide=True, in_stream=False)
+        site.services.remove_nginx_link(conn, site)
         undone = "It was removed, and nginx runs on as before"
     raise DeployError(
         f"nginx refused the site's new configuration ({refusal}). {undone}: check the "
@@ -647,37 +535,15 @@ def _reload_nginx(conn, site, previous):
     )
 
 
-def _hup_supervised_nginx(conn):
-    """HUP the host's nginx; return the error it logged if it refused its configuration."""
-    # A refused configuration leaves nginx running the old one, so nothing else would tell.
-    # The deploy user cannot run `nginx -t` here (it needs root for the pid file and port 80),
-    # so wait for the master's answer: new workers (accepted) or an [emerg] logged (refused).
-    log, pid = _q(NGINX_ERROR_LOG), _q(NGINX_PID)
-    workers = f'pgrep -P "$(cat {pid})" | sort'
-    result = conn.run(
-        f"before=$(stat -c %s {log} 2>/dev/null || echo 0); old=$({workers}); "
-        f"{SUPERVISORCTL} signal HUP {NGINX_PROGRAM} >/dev/null && "
-        f"for _ in $(seq {NGINX_RELOAD_TIMEOUT * 20}); do "
-        f'refused=$(tail -c +$((before + 1)) {log} 2>/dev/null | grep -m1 -o "\\[emerg\\].*"); '
-        f'[ -n "$refused" ] && {{ echo "$refused"; break; }}; '
-        f'new=$({workers}); [ -n "$new" ] && [ "$new" != "$old" ] && break; '
-        f"sleep 0.05; done",
-        hide=True,
-        in_stream=False,
-    )
-    return result.stdout.strip()
-
-
 def _check_live(conn, site, timeout=15, fail=True):
     """Ask nginx for the home page from the server itself: a release that serves errors failed."""
     settings = site_address(site)
-    result = conn.run(
+    result = remote.run(
+        conn,
         f"/usr/bin/python3 -c {shlex.quote(_script('smoke_check.py'))} "
-        f"{settings['SCHEME']} {_q(settings['ADDRESS'])} {settings['PORT']} "
-        f"{_q(site.paths.sitename)} --timeout {timeout}",
-        hide=True,
+        f"{settings['SCHEME']} {q(settings['ADDRESS'])} {settings['PORT']} "
+        f"{q(site.paths.sitename)} --timeout {timeout}",
         warn=True,
-        in_stream=False,
     )
     answer = (result.stdout.strip() or result.stderr.strip() or "nothing").splitlines()[-1]
     if result.ok or not fail:
@@ -694,11 +560,10 @@ def _preflight(conn, site):
     scheme = "https" if site.tls_cert else "http"
     nginx = f"{scheme}://{site.listen_address or '127.0.0.1'}:{site.port}"
     host = urlsplit(site.url).hostname
-    result = conn.run(
+    result = remote.run(
+        conn,
         site.paths.manage("preflight", "--host", host, "--through", nginx),
-        hide=True,
         warn=True,
-        in_stream=False,
     )
     if not result.ok:
         said = (result.stdout.strip() + "\n" + result.stderr.strip()).strip()
@@ -708,26 +573,21 @@ def _preflight(conn, site):
 
 def _reload_gunicorn(conn, site, name, how):
     """Start gunicorn if it is down, else reload it as `how` says; wait for workers on `name`."""
-    p = site.paths
-    if site.init == "systemd":
-        pid_command = f"systemctl show -p MainPID --value {p.service}"
-        start = f"sudo -n systemctl start {p.service}"
-        restart = f"sudo -n systemctl restart {p.service}"
-    else:
-        pid_command = f"{SUPERVISORCTL} pid {p.service}"
-        # `update` adds a program supervisord has not read yet, and starts it.
-        start = f"{{ {SUPERVISORCTL} update {p.service}; {SUPERVISORCTL} start {p.service}; }}"
-        restart = f"{SUPERVISORCTL} restart {p.service}"
-    folder = _q(p.release(name))
+    p, services = site.paths, site.services
+    pid_command = services.pid_command(p.service)
+    start = services.start_command(p.service)
+    restart = services.restart_command(p.service)
+    folder = q(p.release(name))
     # HUP makes gunicorn's master chdir through `source` again and fork new workers there
     # (no --preload: the app is imported by each worker); the old ones finish their requests
     # first. Then every worker must be running in the release's folder, or it is not live.
-    result = conn.run(
+    result = remote.run(
+        conn,
         f'pid() {{ p=$({pid_command} 2>/dev/null); case "$p" in ""|0|*[!0-9]*) p=;; esac; '
         f'echo "$p"; }}; pid=$(pid); '
         f'if [ -z "$pid" ]; then {start} >/dev/null 2>&1; pid=; '
-        f"elif [ {_q(how)} = restart ]; then {restart} >/dev/null; pid=; "
-        f'elif [ {_q(how)} = hup ]; then kill -HUP "$pid"; fi; '
+        f"elif [ {q(how)} = restart ]; then {restart} >/dev/null; pid=; "
+        f'elif [ {q(how)} = hup ]; then kill -HUP "$pid"; fi; '
         # A HUP keeps the master; after a (re)start, ask for the new one until it is there.
         f'for _ in $(seq {GUNICORN_WAIT * 10}); do [ -n "$pid" ] || pid=$(pid); ready=; '
         f'if [ -n "$pid" ]; then ready=1; workers=$(pgrep -P "$pid"); [ -n "$workers" ] || ready=; '
@@ -735,9 +595,7 @@ def _reload_gunicorn(conn, site, name, how):
         f'[ -n "$ready" ] && echo "$workers" | wc -l && exit 0; sleep 0.1; done; '
         f'echo "master ${{pid:-not running}}; workers in: '
         f'$(for w in $workers; do readlink /proc/$w/cwd; done | sort -u | xargs)"; exit 1',
-        hide=True,
         warn=True,
-        in_stream=False,
     )
     if result.exited:
         raise DeployError(
@@ -776,7 +634,7 @@ def _switch_back(conn, site, release, live, failed):
 
 def _log_records(conn, paths):
     """The site's log records, merged in time order, each once (see deploy_tools/serverlogs.py)."""
-    output = _read_command(conn, f"date +%z; {serverlogs.read_command(paths.logs, {})}")
+    output = remote.read_command(conn, f"date +%z; {serverlogs.read_command(paths.logs, {})}")
     offset, _, text = output.partition("\n")
     found = serverlogs.window(text, None, serverlogs.offset_zone(offset.strip() or "+0000"))
     # nginx's access log has every request; gunicorn's has the same ones again.
@@ -804,11 +662,10 @@ def _log_event(conn, site, event, name, subject=""):
     """Append one line to the server's deploy log: when, what, which release, from where."""
     who = f"{getpass.getuser()}@{socket.gethostname()}"
     fields = [event, name, who, " ".join(subject.split())]
-    conn.run(
+    remote.run(
+        conn,
         f"printf '%s\\t%s\\t%s\\t%s\\t%s\\n' \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" "
-        f"{' '.join(shlex.quote(field) for field in fields)} >> {_q(site.paths.deploy_log)}",
-        hide=True,
-        in_stream=False,
+        f"{' '.join(shlex.quote(field) for field in fields)} >> {q(site.paths.deploy_log)}",
     )
 
 
@@ -837,14 +694,13 @@ def _prune_releases(conn, site):
     if not state.live:
         return  # nothing known to be live: removing nothing is the safe mistake
     keep = state.kept_for_rollback(KEEP_RELEASES)
-    conn.run(
-        f'cd {_q(p.releases)} && for d in */; do [ -d "$d" ] || continue; '
+    remote.run(
+        conn,
+        f'cd {q(p.releases)} && for d in */; do [ -d "$d" ] || continue; '
         f'case " {" ".join(keep)} " in *" ${{d%/}} "*) ;; *) rm -rf -- "${{d%/}}";; esac; '
-        f'done && used=$(for r in */; do readlink "$r.venv"; done) && cd {_q(p.venvs)} && '
+        f'done && used=$(for r in */; do readlink "$r.venv"; done) && cd {q(p.venvs)} && '
         f'for v in *; do [ -e "$v" ] || continue; '
         f'echo "$used" | grep -qx "$PWD/$v" || rm -rf -- "$v"; done',
-        hide=True,
-        in_stream=False,
     )
 
 
@@ -876,8 +732,8 @@ def _site_settings(site):
 
 def _existing_site(conn, sitename):
     """The site as the last deploy left it on the server."""
-    site = _site(conn, sitename, 2, 0, "", "", "", "")
-    text = _read_remote(conn, site.paths.site_settings)
+    site = _site(conn, sitename)
+    text = remote.read_remote(conn, site.paths.site_settings)
     if not text:
         raise DeployError(
             f"Nothing is deployed at {site.paths.root} on {conn.host} (no "
@@ -986,17 +842,14 @@ class ServerState:
 def _server_state(conn, site):
     """Read the site's releases, deploy log and gunicorn workers in one command."""
     p = site.paths
-    if site.init == "systemd":
-        pid_command = f"systemctl show -p MainPID --value {p.service}"
-    else:
-        pid_command = f"{SUPERVISORCTL} pid {p.service}"
-    text = _read_command(
+    pid_command = site.services.pid_command(p.service)
+    text = remote.read_command(
         conn,
-        f'cd {_q(p.root)} && echo "live=$(readlink source)"; '
+        f'cd {q(p.root)} && echo "live=$(readlink source)"; '
         f'for d in releases/*/; do [ -d "$d" ] || continue; '
         f'if [ -f "$d{BUILT}" ]; then b=built; else b=unbuilt; fi; '
         f'echo "release=$(basename "$d") $b $(stat -c %Y "$d")"; done; '
-        f"tail -n 200 {_q(p.deploy_log)} 2>/dev/null | sed 's/^/log=/'; "
+        f"tail -n 200 {q(p.deploy_log)} 2>/dev/null | sed 's/^/log=/'; "
         f'pid=$({pid_command} 2>/dev/null); case "$pid" in ""|0|*[!0-9]*) pid=;; esac; '
         f'echo "master=$pid"; [ -n "$pid" ] && for w in $(pgrep -P "$pid"); do '
         f'echo "worker=$w $(readlink /proc/$w/cwd)"; done; true',
@@ -1073,9 +926,8 @@ def gunicorn_command(site):
 def render_service(site):
     """The systemd unit or supervisor program that runs gunicorn for the site."""
     p = site.paths
-    template = "gunicorn.service" if site.init == "systemd" else "gunicorn-supervisor.conf"
     return render(
-        template,
+        site.services.template,
         sitename=p.sitename,
         service=p.service,
         user=site.user,
@@ -1117,97 +969,6 @@ def render_nginx_site(site):
     )
 
 
-# --- the release to ship -------------------------------------------------------------------
-
-
-def _git(*args):
-    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, check=False)
-
-
-def _build_release(worktree=False):
-    """Archive HEAD (or, with worktree, the working tree) and name its server folder."""
-    if worktree:
-        archive = worktree_archive()
-        name = "wt-" + hashlib.sha256(archive).hexdigest()[:12]
-        subject = "working tree of " + _git("log", "-1", "--format=%h %s").stdout.decode().strip()
-    else:
-        head = _git("rev-parse", "--verify", "-q", "HEAD^{commit}")
-        if head.returncode:
-            raise DeployError(
-                "This repository has no commit to deploy yet: commit first, or ship the "
-                "working tree with --worktree."
-            )
-        name = head.stdout.decode().strip()[:12]
-        if _git("status", "--porcelain", "--untracked-files=no").stdout.strip():
-            print(f"Note: deploying commit {name}; uncommitted changes are not included.")
-        archive = _git("archive", "--format=tar", "HEAD").stdout
-        subject = _git("log", "-1", "--format=%s").stdout.decode().strip()
-    requirements = _member(archive, "requirements.txt")
-    if requirements is None:
-        raise DeployError("The code to deploy has no requirements.txt at its top level.")
-    return Release(name, archive, hashlib.sha256(requirements).hexdigest(), subject)
-
-
-def uncommitted_migrations(release):
-    """Sentences naming migration files of the working tree that the shipped commit lacks."""
-    status = _git("status", "--porcelain", "--", "*/migrations/*.py").stdout.decode()
-    with tarfile.open(fileobj=io.BytesIO(release.archive)) as tar:
-        shipped = set(tar.getnames())
-    found = []
-    for line in status.splitlines():
-        state, name = line[:2], line[3:].strip()
-        if name.endswith("/"):  # a whole untracked migrations folder
-            continue
-        if name not in shipped:
-            found.append(f"{name} is in your working tree but not committed.")
-        elif state.strip() == "M":
-            found.append(f"{name} has changes in your working tree that are not committed.")
-    return found
-
-
-# Never shipped from a working tree: local state, secrets and generated files.
-_WORKTREE_SKIP = {".venv", "venv", "__pycache__", ".git", ".env", "db.sqlite3", "node_modules"}
-_WORKTREE_SKIP_TOP = {"static", "logs", "media"}
-
-
-def worktree_archive():
-    """A reproducible tar of the tracked and untracked, not ignored, working-tree files."""
-    listed = _git("ls-files", "-z", "-c", "-o", "--exclude-standard", "--", ".", ":!:.venv")
-    if listed.returncode:
-        raise DeployError(f"git could not list the working tree: {listed.stderr.decode().strip()}")
-    names = sorted({n for n in listed.stdout.decode().split("\0") if n})
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in names:
-            parts = PurePosixPath(name).parts
-            if _WORKTREE_SKIP & set(parts) or parts[0] in _WORKTREE_SKIP_TOP:
-                continue
-            if name.endswith((".pyc", ".sqlite3-wal", ".sqlite3-shm")):
-                continue
-            path = REPO / name
-            if not path.exists():
-                continue
-            info = tar.gettarinfo(str(path), arcname=name)
-            # Same files, same archive: the release name is a hash of it. Real mtimes stay,
-            # because collectstatic only copies files newer than what it collected before.
-            info.uid, info.gid, info.uname, info.gname = 0, 0, "", ""
-            if info.isfile():
-                with open(path, "rb") as handle:
-                    tar.addfile(info, handle)
-            else:
-                tar.addfile(info)
-    return buffer.getvalue()
-
-
-def _member(archive, name):
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        try:
-            handle = tar.extractfile(name)
-        except KeyError:
-            return None
-        return handle.read() if handle else None
-
-
 # --- plumbing ------------------------------------------------------------------------------
 
 
@@ -1219,18 +980,18 @@ def _connect(c):
             "fab -H superlists@example.com deploy. (Without -H, Fabric would "
             "run the commands on this machine.)"
         )
-    return connect.open_connection(connect.adopt(c))
+    return connect.open_connection(connect.adopt(c, names=connect.DEPLOY_NAMES))
 
 
 def _site(
     conn,
-    sitename,
-    workers,
-    port,
-    listen_address,
-    site_url,
-    tls_cert,
-    tls_key,
+    sitename="",
+    workers=2,
+    port=0,
+    listen_address="",
+    site_url="",
+    tls_cert="",
+    tls_key="",
     staging=False,
 ):
     """Check the options and find out what the host runs (systemd or not) and where home is."""
@@ -1242,10 +1003,9 @@ def _site(
         raise DeployError(f"--workers={workers}: the site runs with at least 2 gunicorn workers.")
     if tls_cert and not tls_key:
         raise DeployError("--tls-cert needs --tls-key too (the private key's path on the server).")
-    facts = conn.run(
+    facts = remote.run(
+        conn,
         "echo $HOME; id -un; test -d /run/systemd/system && echo systemd || echo supervisor",
-        hide=True,
-        in_stream=False,
     ).stdout.split()
     home, user, init = facts[0], facts[1], facts[2]
     return Site(
@@ -1340,31 +1100,6 @@ def _cause_and_detail(error):
     )
 
 
-def _q(path):
-    return shlex.quote(str(path))
-
-
-def _ok(conn, command):
-    return conn.run(command, hide=True, warn=True, in_stream=False).ok
-
-
-def _write_file(conn, path, text, mode="644"):
-    """Replace a remote file atomically with text, sent on stdin."""
-    # Never on the command line: every local user sees it in `ps`, and a failed command is
-    # printed whole. The .env holds the secret key and the mail password.
-    _pipe(
-        conn,
-        f"umask 077 && cat > {_q(path)}.new && chmod {mode} {_q(path)}.new && "
-        f"mv {_q(path)}.new {_q(path)}",
-        text.encode(),
-        what=f"Writing {path}",
-    )
-
-
-def _read_command(conn, command):
-    return conn.run(command, hide=True, warn=True, in_stream=False).stdout
-
-
 def _script(name):
     # Sent along rather than run from a release, which may be an older commit without it.
     return (HERE / name).read_text()
@@ -1374,37 +1109,7 @@ def _run_script(conn, site, name, script, *args):
     """Run one of deploy_tools' scripts in a release's folder with its venv's Python."""
     folder = site.paths.release(name)
     words = " ".join(shlex.quote(arg) for arg in args)
-    return conn.run(
-        f"cd {_q(folder)} && .venv/bin/python -c {shlex.quote(_script(script))} {words}",
-        hide=True,
-        in_stream=False,
+    return remote.run(
+        conn,
+        f"cd {q(folder)} && .venv/bin/python -c {shlex.quote(_script(script))} {words}",
     ).stdout
-
-
-def _read_remote(conn, path):
-    """A remote file's text, or "" if it does not exist."""
-    return conn.run(f"cat {_q(path)} 2>/dev/null || true", hide=True, in_stream=False).stdout
-
-
-def _write_if_changed(conn, path, text, mode="644", current=None):
-    if current is None:
-        current = _read_remote(conn, path)
-    if current == text:
-        return False
-    _write_file(conn, path, text, mode)
-    return True
-
-
-def _pipe(conn, command, data, what="Unpacking the source"):
-    """Run command on the server with data on its stdin (invoke's stdin pump is bytewise)."""
-    channel = conn.create_session()
-    try:
-        channel.exec_command(command)
-        channel.sendall(data)
-        channel.shutdown_write()
-        errors = channel.makefile_stderr("rb").read().decode(errors="replace")
-        status = channel.recv_exit_status()
-    finally:
-        channel.close()
-    if status:
-        raise DeployError(f"{what} on the server failed ({status}): {errors.strip()}")

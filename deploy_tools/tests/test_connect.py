@@ -7,6 +7,7 @@ import unittest
 from pathlib import Path
 
 import paramiko
+from fabric import Connection
 
 from deploy_tools import connect
 from deploy_tools.sitepaths import SitePaths
@@ -61,6 +62,28 @@ class ConnectionTest(unittest.TestCase):
         self.assertEqual((conn.user, conn.port), ("deployer", 2222))
         self.assertEqual(conn.connect_kwargs["key_filename"], "/k")
         self.assertFalse(conn.connect_kwargs["look_for_keys"])
+
+    def test_fab_reads_the_deploy_names_before_the_staging_ones(self):
+        env = environ(
+            self.tmp,
+            DEPLOY_SSH_USER="deployer",
+            DEPLOY_SSH_PORT="2200",
+            STAGING_SSH_USER="stager",
+            STAGING_SSH_PORT="2222",
+            STAGING_SSH_KEY="/staging-key",
+        )
+        conn = connect.adopt(Connection("127.0.0.2"), env, names=connect.DEPLOY_NAMES)
+        self.assertEqual((conn.user, conn.port), ("deployer", 2200))
+        # Unset on the deploy side: the old name still applies.
+        self.assertEqual(conn.connect_kwargs["key_filename"], "/staging-key")
+        # The functional tests' connection reads only the staging names.
+        conn = connect.connection("127.0.0.2", env)
+        self.assertEqual((conn.user, conn.port), ("stager", 2222))
+
+    def test_a_bad_deploy_port_is_named_in_the_sentence(self):
+        env = environ(self.tmp, DEPLOY_SSH_PORT="ssh", STAGING_SSH_PORT="22")
+        with self.assertRaisesRegex(connect.ConnectError, "^DEPLOY_SSH_PORT='ssh' is not a port"):
+            connect.adopt(Connection("127.0.0.2"), env, names=connect.DEPLOY_NAMES)
 
     def test_user_in_the_host_string_wins(self):
         conn = connect.connection("alice@127.0.0.2", environ(self.tmp, STAGING_SSH_USER="bob"))

@@ -1,5 +1,6 @@
 """Unit tests for the fabfile's steps, against invoke's MockContext (no server, no Django DB)."""
 
+import hashlib
 import io
 import re
 import shutil
@@ -15,7 +16,7 @@ from invoke import Collection, Context, MockContext, Result
 from invoke.exceptions import Exit, UnexpectedExit
 
 import fabfile as root_fabfile
-from deploy_tools import fabfile
+from deploy_tools import fabfile, releases, remote
 from deploy_tools.sitepaths import SitePaths
 from superlists.env import format_dotenv, parse_dotenv
 
@@ -45,9 +46,7 @@ def make_release(requirements=b"Django\n", name="abc123def456"):
         info = tarfile.TarInfo("requirements.txt")
         info.size = len(requirements)
         tar.addfile(info, io.BytesIO(requirements))
-    return fabfile.Release(
-        name, buffer.getvalue(), fabfile.hashlib.sha256(requirements).hexdigest()
-    )
+    return releases.Release(name, buffer.getvalue(), hashlib.sha256(requirements).hexdigest())
 
 
 def server(*answers):
@@ -66,12 +65,12 @@ def commands(context):
 
 
 def piped_into_commands():
-    """Patch _pipe so that each file it writes shows in the context's commands, text last."""
+    """Patch remote.pipe so that each file it writes shows in the context's commands, text last."""
 
     def pipe(conn, command, data, what=""):
         conn.run(f"{command}\n{data.decode()}")
 
-    return mock.patch.object(fabfile, "_pipe", side_effect=pipe)
+    return mock.patch.object(remote, "pipe", side_effect=pipe)
 
 
 def quietly(function, *args, **kwargs):
@@ -154,7 +153,7 @@ class StepsTest(unittest.TestCase):
         site = make_site()
         passed = {**MAIL_ENV, "DEFAULT_FROM_EMAIL": 'Superlists "bot" <a=b@example.com>'}
         c = server((r"^cat ", "", 0), (r"^test -L", "", 1))
-        with mock.patch.object(fabfile, "_pipe") as pipe:
+        with mock.patch.object(remote, "pipe") as pipe:
             self.assertTrue(fabfile._update_dotenv(c, site, make_release(), passed))
         command, data = pipe.call_args.args[1:3]
         self.assertIn(f"cat > {SITE_ROOT}/releases/abc123def456/.env.new", command)
@@ -165,7 +164,7 @@ class StepsTest(unittest.TestCase):
         self.assertEqual(parse_dotenv(text)["DEFAULT_FROM_EMAIL"], passed["DEFAULT_FROM_EMAIL"])
 
         again = server((r"^cat ", text, 0), (r"^test -L", "", 1))
-        with mock.patch.object(fabfile, "_pipe") as pipe:
+        with mock.patch.object(remote, "pipe") as pipe:
             self.assertFalse(fabfile._update_dotenv(again, site, make_release(), passed))
         pipe.assert_not_called()
 
@@ -175,7 +174,7 @@ class StepsTest(unittest.TestCase):
         channel.makefile_stderr.return_value.read.return_value = b"cat: Permission denied\n"
         conn = mock.Mock(create_session=mock.Mock(return_value=channel))
         with self.assertRaises(fabfile.DeployError) as raised:
-            fabfile._write_file(conn, f"{SITE_ROOT}/.env", "EMAIL_PASSWORD='s3cret'\n", "600")
+            remote.write_file(conn, f"{SITE_ROOT}/.env", "EMAIL_PASSWORD='s3cret'\n", "600")
         self.assertIn(f"Writing {SITE_ROOT}/.env on the server failed", str(raised.exception))
         self.assertNotIn("s3cret", str(raised.exception))
         (command,) = channel.exec_command.call_args.args
@@ -195,14 +194,14 @@ class StepsTest(unittest.TestCase):
 
     def test_upload_is_skipped_when_the_release_is_already_on_the_server(self):
         c = server((r"^test -f .*\.complete", "", 0))
-        with mock.patch.object(fabfile, "_pipe") as pipe:
+        with mock.patch.object(remote, "pipe") as pipe:
             self.assertFalse(fabfile._upload_source(c, make_site(), make_release()))
         pipe.assert_not_called()
 
     def test_a_new_release_is_unpacked_beside_the_live_one_without_switching(self):
         c = server((r"^test -f .*\.complete", "", 1))
         release = make_release()
-        with mock.patch.object(fabfile, "_pipe") as pipe:
+        with mock.patch.object(remote, "pipe") as pipe:
             self.assertTrue(fabfile._upload_source(c, make_site(), release))
         command, data = pipe.call_args.args[1:]
         self.assertIn("tar -x -C", command)
@@ -254,7 +253,7 @@ class StepsTest(unittest.TestCase):
         c = server((r"check --deploy", "", 0), (r"makemigrations --check", said, 1))
         hint = "lists/migrations/0005_item_note.py is in your working tree but not committed."
         with (
-            mock.patch.object(fabfile, "uncommitted_migrations", return_value=[hint]),
+            mock.patch.object(releases, "uncommitted_migrations", return_value=[hint]),
             self.assertRaises(fabfile.DeployError) as raised,
         ):
             fabfile._check_release(c, make_site(), make_release())
@@ -331,7 +330,7 @@ class DeployTaskTest(unittest.TestCase):
         c = self.context = server(*answers)
         with (
             mock.patch.object(fabfile, "_connect", return_value=c),
-            mock.patch.object(fabfile, "_build_release", return_value=make_release()),
+            mock.patch.object(releases, "build", return_value=make_release()),
             piped_into_commands(),
             mock.patch.dict(fabfile.os.environ, MAIL_ENV, clear=True),
         ):
@@ -652,14 +651,14 @@ class TemplatesTest(unittest.TestCase):
 
 class WorktreeArchiveTest(unittest.TestCase):
     def test_archive_leaves_out_local_state_and_is_reproducible(self):
-        archive = fabfile.worktree_archive()
+        archive = releases.worktree_archive()
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             names = tar.getnames()
         self.assertIn("manage.py", names)
         self.assertIn("requirements.txt", names)
         self.assertFalse([n for n in names if n.startswith(".venv/") or n.endswith(".env")])
         self.assertFalse([n for n in names if "__pycache__" in n or n.endswith("db.sqlite3")])
-        self.assertEqual(fabfile.worktree_archive(), archive)
+        self.assertEqual(releases.worktree_archive(), archive)
 
 
 class RootFabfileTest(unittest.TestCase):
@@ -768,9 +767,9 @@ class UncommittedMigrationsTest(unittest.TestCase):
             subprocess.run([*git, "commit", "-qm", "one"], check=True)
             (migrations / "0002_item_note.py").write_text("# two\n")
             (migrations / "0001_initial.py").write_text("# one, changed\n")
-            with mock.patch.object(fabfile, "REPO", Path(tmp)):
-                release = fabfile._build_release()
-                found = fabfile.uncommitted_migrations(release)
+            with mock.patch.object(releases, "REPO", Path(tmp)):
+                release = releases.build()
+                found = releases.uncommitted_migrations(release)
         self.assertEqual(
             found,
             [
