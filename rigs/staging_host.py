@@ -153,12 +153,11 @@ def secret(path):
 
 
 @contextmanager
-def phase(title, timings):
+def phase(title):
     started = time.monotonic()
     print(f"{title} ...", flush=True)
     yield
-    timings.append((title, time.monotonic() - started))
-    print(f"{title}: {timings[-1][1]:.2f} s", flush=True)
+    print(f"{title}: {time.monotonic() - started:.2f} s", flush=True)
 
 
 # --- the pieces ---------------------------------------------------------------------------
@@ -531,24 +530,23 @@ def write_environment(state):
 
 
 def up(state, with_browser):
-    timings = []
     started = time.monotonic()
-    with phase("packages", timings):
+    with phase("packages"):
         install_packages(with_browser)
-    with phase("users and keys", timings):
+    with phase("users and keys"):
         state.mkdir(parents=True, exist_ok=True)
         state.chmod(0o755)  # Postfix reaches Dovecot's auth socket inside it
         for sub in ("logs", "run"):
             (state / sub).mkdir(exist_ok=True)
         make_users(state)
         cert, key = make_tls(state)
-    with phase("sshd", timings):
+    with phase("sshd"):
         start_sshd(state)
-    with phase("dovecot", timings):
+    with phase("dovecot"):
         sasl_socket = start_dovecot(state, cert, key)
-    with phase("postfix", timings):
+    with phase("postfix"):
         start_postfix(state, cert, key, sasl_socket)
-    with phase("supervisord and nginx", timings):
+    with phase("supervisord and nginx"):
         start_supervisord(state)
     values = write_environment(state)
     print(f"\nStaging host up on {ADDRESS} in {time.monotonic() - started:.1f} s.")
@@ -572,17 +570,16 @@ def up(state, with_browser):
 
 
 def down(state):
-    timings = []
     started = time.monotonic()
-    with phase("sshd", timings):
+    with phase("sshd"):
         stop_pid("sshd", state / "run" / "sshd.pid")
-    with phase("supervisord, nginx and gunicorn", timings):
+    with phase("supervisord, nginx and gunicorn"):
         stop_pid("supervisord", RUN_DIR / "supervisord.pid", timeout=40)
-    with phase("postfix", timings):
+    with phase("postfix"):
         stop_pid("postfix", POSTFIX_PID, command=("postfix", "stop"))
-    with phase("dovecot", timings):
+    with phase("dovecot"):
         stop_pid("dovecot", state / "dovecot" / "run" / "master.pid")
-    with phase("leftover processes", timings):
+    with phase("leftover processes"):
         stop_user_processes(DEPLOY_USER)
     print(f"Staging host down in {time.monotonic() - started:.1f} s.")
     leftovers = listening()
