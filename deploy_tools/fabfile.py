@@ -574,33 +574,19 @@ def _preflight(conn, site):
 def _reload_gunicorn(conn, site, name, how):
     """Start gunicorn if it is down, else reload it as `how` says; wait for workers on `name`."""
     p, services = site.paths, site.services
-    pid_command = services.pid_command(p.service)
-    start = services.start_command(p.service)
-    restart = services.restart_command(p.service)
-    folder = q(p.release(name))
     # HUP makes gunicorn's master chdir through `source` again and fork new workers there
     # (no --preload: the app is imported by each worker); the old ones finish their requests
     # first. Then every worker must be running in the release's folder, or it is not live.
-    result = remote.run(
-        conn,
-        f'pid() {{ p=$({pid_command} 2>/dev/null); case "$p" in ""|0|*[!0-9]*) p=;; esac; '
-        f'echo "$p"; }}; pid=$(pid); '
-        f'if [ -z "$pid" ]; then {start} >/dev/null 2>&1; pid=; '
-        f"elif [ {q(how)} = restart ]; then {restart} >/dev/null; pid=; "
-        f'elif [ {q(how)} = hup ]; then kill -HUP "$pid"; fi; '
-        # A HUP keeps the master; after a (re)start, ask for the new one until it is there.
-        f'for _ in $(seq {GUNICORN_WAIT * 10}); do [ -n "$pid" ] || pid=$(pid); ready=; '
-        f'if [ -n "$pid" ]; then ready=1; workers=$(pgrep -P "$pid"); [ -n "$workers" ] || ready=; '
-        f'for w in $workers; do [ "$(readlink /proc/$w/cwd)" = {folder} ] || ready=; done; fi; '
-        f'[ -n "$ready" ] && echo "$workers" | wc -l && exit 0; sleep 0.1; done; '
-        f'echo "master ${{pid:-not running}}; workers in: '
-        f'$(for w in $workers; do readlink /proc/$w/cwd; done | sort -u | xargs)"; exit 1',
-        warn=True,
-    )
+    command = remote.script(
+        "gunicorn_workers.py", "reload", services.pid_command(p.service), p.release(name),
+        "--how", how, "--start", services.start_command(p.service),
+        "--restart", services.restart_command(p.service), "--timeout", GUNICORN_WAIT,
+    )  # fmt: skip
+    result = remote.run(conn, command, warn=True)
     if result.exited:
-        raise DeployError(
-            f"gunicorn did not come up on {name} within {GUNICORN_WAIT} s ({result.stdout.strip()})"
-        )
+        # A Python that cannot run the script says why on stderr (its last line).
+        said = result.stdout.strip() or (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise DeployError(f"gunicorn did not come up on {name} within {GUNICORN_WAIT} s ({said})")
     return int(result.stdout.split()[-1])
 
 

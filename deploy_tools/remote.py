@@ -1,13 +1,23 @@
 """Running commands on the server: one `run` with the usual flags, files on stdin, pipes."""
 
 import shlex
+from pathlib import Path
 
 from deploy_tools.errors import DeployError
+
+SCRIPTS = Path(__file__).resolve().parent
 
 
 def q(path):
     """A path or word quoted for the remote shell."""
     return shlex.quote(str(path))
+
+
+def script(name, *args, python="/usr/bin/python3"):
+    """The command that runs one of deploy_tools' scripts on the server with python."""
+    # Sent along rather than run from a release, which may be an older commit without it.
+    code = (SCRIPTS / name).read_text()
+    return " ".join([python, "-c", shlex.quote(code), *(q(arg) for arg in args)])
 
 
 def run(conn, command, **options):
