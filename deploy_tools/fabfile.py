@@ -828,19 +828,9 @@ class ServerState:
 def _server_state(conn, site):
     """Read the site's releases, deploy log and gunicorn workers in one command."""
     p = site.paths
-    pid_command = site.services.pid_command(p.service)
-    text = remote.read_command(
-        conn,
-        f'cd {q(p.root)} && echo "live=$(readlink source)"; '
-        f'for d in releases/*/; do [ -d "$d" ] || continue; '
-        f'if [ -f "$d{BUILT}" ]; then b=built; else b=unbuilt; fi; '
-        f'echo "release=$(basename "$d") $b $(stat -c %Y "$d")"; done; '
-        f"tail -n 200 {q(p.deploy_log)} 2>/dev/null | sed 's/^/log=/'; "
-        f'pid=$({pid_command} 2>/dev/null); case "$pid" in ""|0|*[!0-9]*) pid=;; esac; '
-        f'echo "master=$pid"; [ -n "$pid" ] && for w in $(pgrep -P "$pid"); do '
-        f'echo "worker=$w $(readlink /proc/$w/cwd)"; done; true',
-    )
-    return ServerState.parse(text)
+    releases = remote.script("site_state.py", p.root, p.deploy_log, "--built", BUILT)
+    workers = remote.script("gunicorn_workers.py", "show", site.services.pid_command(p.service))
+    return ServerState.parse(remote.read_command(conn, f"{releases}; {workers}"))
 
 
 def _rollback_target(state, to):

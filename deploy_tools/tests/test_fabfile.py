@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -685,6 +686,33 @@ worker=102 {SITE_ROOT}/releases/c0ffee000003
 """
 
 
+def lay_out_site(home, live="c0ffee000003", exists=False):
+    """STATE's site for real in a temporary home: releases, their venvs, deploy log, live link."""
+    site = fabfile.Site(SitePaths("staging.example.com", home), "superlists", "systemd")
+    if exists:
+        return site
+    p = site.paths
+    for kind, _, rest in (line.partition("=") for line in STATE.splitlines()):
+        if kind == "release":
+            name, built, mtime = rest.split()
+            folder, venv = (
+                Path(p.release(name)),
+                Path(p.venvs, "bad" if name.startswith("bad") else "good"),
+            )
+            folder.mkdir(parents=True)
+            venv.mkdir(parents=True, exist_ok=True)
+            (folder / ".venv").symlink_to(venv)
+            if built == "built":
+                (folder / fabfile.BUILT).touch()
+            os.utime(folder, (int(mtime), int(mtime)))
+        elif kind == "log":
+            with open(p.deploy_log, "a") as log:
+                log.write(rest + "\n")
+    if live:
+        Path(p.source).symlink_to(f"releases/{live}")
+    return site
+
+
 class ServerStateTest(unittest.TestCase):
     def test_status_says_what_is_live_from_where_and_what_could_be_made_live(self):
         state = fabfile.ServerState.parse(STATE)
@@ -715,14 +743,26 @@ class ServerStateTest(unittest.TestCase):
         )
         self.assertEqual(fabfile._rollback_target(rolled_back, ""), "c0ffee000003")
 
+    def test_the_state_is_read_from_the_sites_folders_and_deploy_log(self):
+        with tempfile.TemporaryDirectory() as home:
+            site = lay_out_site(home)
+            state = fabfile._server_state(Context(), site)
+        expected = fabfile.ServerState.parse(STATE)
+        self.assertEqual(
+            (state.live, state.releases, state.log),
+            (expected.live, expected.releases, expected.log),
+        )
+        # No gunicorn runs for this site on this machine.
+        self.assertEqual((state.master, state.workers), ("", []))
+
     def test_pruning_keeps_the_live_release_and_those_live_before_it_not_failed_ones(self):
         state = fabfile.ServerState.parse(STATE)
         self.assertEqual(state.kept_for_rollback(2), ["c0ffee000003", "c0ffee000002"])
-        c = server((r'echo "live=', STATE, 0), (r"", "", 0))
+        c = server((r"site_state", STATE, 0), (r"", "", 0))
         fabfile._prune_releases(c, make_site())
         prune = commands(c)[-1]
         self.assertIn('case " c0ffee000003 c0ffee000002 c0ffee000001 " in', prune)
-        nothing_live = server((r'echo "live=', "live=\n", 0), (r"", "", 0))
+        nothing_live = server((r"site_state", "live=\n", 0), (r"", "", 0))
         fabfile._prune_releases(nothing_live, make_site())
         self.assertFalse([c for c in commands(nothing_live) if "rm -rf" in c])
 
@@ -732,7 +772,7 @@ class RollbackTaskTest(unittest.TestCase):
         c = server(
             (r"^echo \$HOME", f"{HOME}\nsuperlists\nsupervisor\n", 0),
             (r"^cat .*site\.env", fabfile._site_settings(make_site()), 0),
-            (r'echo "live=', STATE, 0),
+            (r"site_state", STATE, 0),
             *answers,
             (r"", "", 0),
         )
