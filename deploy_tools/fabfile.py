@@ -680,14 +680,7 @@ def _prune_releases(conn, site):
     if not state.live:
         return  # nothing known to be live: removing nothing is the safe mistake
     keep = state.kept_for_rollback(KEEP_RELEASES)
-    remote.run(
-        conn,
-        f'cd {q(p.releases)} && for d in */; do [ -d "$d" ] || continue; '
-        f'case " {" ".join(keep)} " in *" ${{d%/}} "*) ;; *) rm -rf -- "${{d%/}}";; esac; '
-        f'done && used=$(for r in */; do readlink "$r.venv"; done) && cd {q(p.venvs)} && '
-        f'for v in *; do [ -e "$v" ] || continue; '
-        f'echo "$used" | grep -qx "$PWD/$v" || rm -rf -- "$v"; done',
-    )
+    remote.run(conn, remote.script("prune_releases.py", p.releases, p.venvs, *keep))
 
 
 # --- what is on the server ------------------------------------------------------------------

@@ -758,13 +758,20 @@ class ServerStateTest(unittest.TestCase):
     def test_pruning_keeps_the_live_release_and_those_live_before_it_not_failed_ones(self):
         state = fabfile.ServerState.parse(STATE)
         self.assertEqual(state.kept_for_rollback(2), ["c0ffee000003", "c0ffee000002"])
-        c = server((r"site_state", STATE, 0), (r"", "", 0))
-        fabfile._prune_releases(c, make_site())
-        prune = commands(c)[-1]
-        self.assertIn('case " c0ffee000003 c0ffee000002 c0ffee000001 " in', prune)
-        nothing_live = server((r"site_state", "live=\n", 0), (r"", "", 0))
-        fabfile._prune_releases(nothing_live, make_site())
-        self.assertFalse([c for c in commands(nothing_live) if "rm -rf" in c])
+        with tempfile.TemporaryDirectory() as home:
+            p = lay_out_site(home).paths
+            fabfile._prune_releases(Context(), lay_out_site(home, exists=True))
+            releases, venvs = sorted(os.listdir(p.releases)), sorted(os.listdir(p.venvs))
+        self.assertEqual(releases, ["c0ffee000001", "c0ffee000002", "c0ffee000003"])
+        self.assertEqual(venvs, ["good"])
+
+    def test_with_nothing_live_pruning_removes_nothing(self):
+        with tempfile.TemporaryDirectory() as home:
+            p = lay_out_site(home, live="").paths
+            fabfile._prune_releases(Context(), lay_out_site(home, exists=True))
+            releases, venvs = sorted(os.listdir(p.releases)), sorted(os.listdir(p.venvs))
+        self.assertEqual(len(releases), 4)
+        self.assertEqual(venvs, ["bad", "good"])
 
 
 class RollbackTaskTest(unittest.TestCase):
