@@ -129,22 +129,18 @@ class Supervisor:
 
     def reload_nginx(self, conn):
         """HUP the host's nginx; return the error it logged if it refused its configuration."""
-        # A refused configuration leaves nginx running the old one, so nothing else would tell.
         # The deploy user cannot run `nginx -t` here (it needs root for the pid file and port
-        # 80), so wait for the master's answer: new workers (accepted) or an [emerg] logged.
-        log, pid = q(NGINX_ERROR_LOG), q(NGINX_PID)
-        workers = f'pgrep -P "$(cat {pid})" | sort'
-        result = remote.run(
-            conn,
-            f"before=$(stat -c %s {log} 2>/dev/null || echo 0); old=$({workers}); "
-            f"{SUPERVISORCTL} signal HUP {NGINX_PROGRAM} >/dev/null && "
-            f"for _ in $(seq {NGINX_RELOAD_TIMEOUT * 20}); do "
-            f'refused=$(tail -c +$((before + 1)) {log} 2>/dev/null | grep -m1 -o "\\[emerg\\].*"); '
-            f'[ -n "$refused" ] && {{ echo "$refused"; break; }}; '
-            f'new=$({workers}); [ -n "$new" ] && [ "$new" != "$old" ] && break; '
-            f"sleep 0.05; done",
+        # 80): nginx_reload.py waits for the master's answer instead.
+        hup = f"{SUPERVISORCTL} signal HUP {NGINX_PROGRAM}"
+        script = remote.script(
+            "nginx_reload.py", NGINX_ERROR_LOG, NGINX_PID, hup, "--timeout", NGINX_RELOAD_TIMEOUT
         )
-        return result.stdout.strip()
+        result = remote.run(conn, script, warn=True)
+        if result.ok:
+            return ""
+        # A Python that cannot run the script says why on stderr (its last line).
+        said = result.stdout.strip() or (result.stderr.strip().splitlines() or [""])[-1]
+        return said or f"exit status {result.exited}"
 
     def remove_nginx_link(self, conn, site):
         link = host_include(site.user, site.paths.sitename, "nginx")

@@ -275,7 +275,7 @@ class StepsTest(unittest.TestCase):
     def test_an_nginx_configuration_refused_on_reload_is_undone_and_fails_the_deploy(self):
         emerg = '[emerg] 12#12: cannot load certificate "/nonexistent.pem"'
         for init, refusal in (
-            ("supervisor", (r"signal HUP nginx", emerg + "\n", 0)),
+            ("supervisor", (r"signal HUP nginx", emerg + "\n", 1)),
             ("systemd", (r"nginx -t", emerg + "\n", 1)),
         ):
             for previous in ("server { listen 80; }\n", ""):
