@@ -6,13 +6,12 @@ own timestamp format; a record is a stamped line and the untimed lines after it 
 """
 
 import re
-import shlex
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timezone
 
-# Shown before each file's new text by the remote command below.
-_HEADER = "==> superlists-log "
-MAX_LINES = 2000
+from deploy_tools import remote
+from deploy_tools.log_tail import HEADER as _HEADER
+
 _REFERRER_AND_AGENT = re.compile(r' "[^"]*" "[^"]*"$')
 
 
@@ -121,9 +120,7 @@ def for_request(found, request_id):
 
 def mark_command(folder):
     """A shell command printing the size of each log file in folder, as `SIZE NAME` lines."""
-    return (
-        f"cd {shlex.quote(str(folder))} 2>/dev/null && stat -c '%s %n' -- *.log 2>/dev/null; true"
-    )
+    return remote.script("log_tail.py", "mark", folder)
 
 
 def parse_mark(output):
@@ -138,16 +135,7 @@ def parse_mark(output):
 
 def read_command(folder, mark):
     """A shell command printing each log file's text written since `mark` (all of a new one)."""
-    cases = "".join(f"{shlex.quote(name)}) start={size};; " for name, size in mark.items())
-    return (
-        f"cd {shlex.quote(str(folder))} 2>/dev/null || exit 0; "
-        f'for f in *.log; do [ -f "$f" ] || continue; start=-1; '
-        + (f'case "$f" in {cases}esac; ' if cases else "")
-        + 'if [ "$start" -ge 0 ] && [ "$(stat -c %s -- "$f")" -ge "$start" ]; then '
-        f'echo "{_HEADER}new $f"; tail -c +$((start + 1)) -- "$f" | tail -n {MAX_LINES}; '
-        # A file rotated or first written during the test: its stamps decide.
-        f'else echo "{_HEADER}all $f"; tail -n {MAX_LINES} -- "$f"; fi; echo; done'
-    )
+    return remote.script("log_tail.py", "read", folder, *(f"{n}={s}" for n, s in mark.items()))
 
 
 def window(output, since, local_tz):
