@@ -1063,9 +1063,10 @@ def _cause_and_detail(error):
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     exceptions = [line for line in lines if EXCEPTION_LINE.match(line)]
     cause = (exceptions or lines or ["no output"])[-1]
+    command = remote.shown(result.command)[:300]
     return (
         f"a command failed on the server (exit status {result.exited}): {cause[:400]}",
-        f"The end of its output:\n{_tail(output, 15)}\n  (the command: {result.command[:300]})",
+        f"The end of its output:\n{_tail(output, 15)}\n  (the command: {command})",
     )
 
 

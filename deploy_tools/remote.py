@@ -20,6 +20,13 @@ def script(name, *args, python="/usr/bin/python3"):
     return " ".join([python, "-c", shlex.quote(code), *(q(arg) for arg in args)])
 
 
+def shown(command):
+    """A command as a person reads it: each script sent along replaced by its file name."""
+    for path in SCRIPTS.glob("*.py"):
+        command = command.replace(shlex.quote(path.read_text()), f"<{path.name}>")
+    return command
+
+
 def run(conn, command, **options):
     """Run command on the server quietly, with nothing of ours on its stdin."""
     return conn.run(command, hide=True, in_stream=False, **options)

@@ -171,6 +171,17 @@ class StepsTest(unittest.TestCase):
         # The secrets go on stdin: never on a command line (ps, or the error when it fails).
         self.assertEqual([run for run in c.ran if "pa ss" in run], [])
 
+    def test_a_failed_script_is_shown_by_its_name_not_its_text(self):
+        command = remote.script("prune_releases.py", "/srv/releases", "/srv/venvs", "abc")
+        failed = Result(command=command, stdout="prune_releases: could not remove /srv/x\n")
+        failed.exited = 1
+        said = fabfile._say(UnexpectedExit(failed))
+        self.assertTrue(said.startswith("a command failed on the server (exit status 1): prune"))
+        self.assertEqual(
+            said.splitlines()[-1],
+            "  (the command: /usr/bin/python3 -c <prune_releases.py> /srv/releases /srv/venvs abc)",
+        )
+
     def test_a_failed_write_names_the_file_but_never_prints_what_was_sent(self):
         channel = mock.Mock()
         channel.recv_exit_status.return_value = 1
