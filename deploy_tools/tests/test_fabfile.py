@@ -605,15 +605,6 @@ class TemplatesTest(unittest.TestCase):
         self.assertIn("--workers 4", text)
         self.assertIn(f"--bind unix:{SITE_ROOT}/gunicorn.sock", text)
 
-    def test_nginx_site_serves_static_files_and_proxies_to_the_socket(self):
-        text = fabfile.render_nginx_site(make_site(listen_address="127.0.0.2", port=8080))
-        self.assertIn("listen 127.0.0.2:8080;", text)
-        # Through `source`: each release's own static files, switched with it.
-        self.assertIn(f"alias {SITE_ROOT}/source/static/;", text)
-        self.assertIn("error_page 502 503 504 /_superlists/back-soon.html;", text)
-        self.assertIn(f"alias {SITE_ROOT}/source/deploy_tools/error_pages/;", text)
-        self.assertIn(f"proxy_pass http://unix:{SITE_ROOT}/gunicorn.sock;", text)
-
     def test_nginx_site_is_ready_for_tls(self):
         text = fabfile.render_nginx_site(make_site(tls_cert="/c.pem", tls_key="/k.pem", port=443))
         self.assertIn("listen 443 ssl;", text)
@@ -649,17 +640,6 @@ class TemplatesTest(unittest.TestCase):
             c = server((failing, "", 1), (r"", "", 0))
             with self.subTest(failing=failing), self.assertRaisesRegex(fabfile.DeployError, says):
                 fabfile._check_host(c, make_site())
-
-    def test_nginx_site_hides_its_version_drops_other_hosts_and_logs_paths_only(self):
-        text = fabfile.render_nginx_site(make_site(listen_address="127.0.0.2"))
-        self.assertIn("server_tokens off;", text)
-        self.assertIn('if ($host !~* "^(staging\\.example\\.com|127\\.0\\.0\\.2)$") {', text)
-        self.assertIn("return 444;", text)
-        log_format = text[text.index("log_format") : text.index(";", text.index("log_format"))]
-        for leaky in ("$request ", "$request_uri", "$args", "$query_string", "$http_referer"):
-            self.assertNotIn(leaky, log_format)
-        self.assertIn("access_log /home/superlists/sites/staging.example.com/logs/", text)
-        self.assertIn("nginx-access.log superlists_staging_example_com;", text)
 
     def test_the_service_fails_closed_and_keeps_its_files_private(self):
         for init, umask in (("supervisor", "umask=077"), ("systemd", "UMask=0077")):

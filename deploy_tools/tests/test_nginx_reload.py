@@ -1,45 +1,33 @@
 """nginx_reload.py run for real against an nginx of its own on a free loopback port."""
 
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import unittest
 from pathlib import Path
 
-from rigs.processes import free_port, wait_until
+from deploy_tools.tests.private_nginx import start_nginx
+from rigs.processes import free_port
 
 SCRIPT = Path(__file__).resolve().parent.parent / "nginx_reload.py"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 REFUSED = "ssl_certificate /nonexistent.pem; ssl_certificate_key /nonexistent.pem;"
 
 
 class NginxReloadTest(unittest.TestCase):
     def setUp(self):
-        self.tmp = Path(tempfile.mkdtemp())
-        self.addCleanup(shutil.rmtree, self.tmp)
-        self.conf, self.pid = self.tmp / "nginx.conf", self.tmp / "nginx.pid"
-        self.error_log = self.tmp / "error.log"
-        self.port = free_port()
+        tmp = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, tmp)
+        self.site_conf, self.port = tmp / "site.conf", free_port()
         self.configure("")
-        self.nginx()
-        wait_until(lambda: self.pid.exists(), "nginx's pid file", timeout=10)
-        # Not `nginx -s stop`: that reads the configuration again, refused in some tests.
-        self.addCleanup(os.kill, int(self.pid.read_text()), signal.SIGQUIT)
+        _, self.pid, self.error_log = start_nginx(
+            self, tmp, f"access_log off; include {self.site_conf};"
+        )
         self.hup = f"kill -HUP $(cat {self.pid})"
 
     def configure(self, extra):
         listen = f"127.0.0.1:{self.port}" + (" ssl" if extra else "")
-        self.conf.write_text(
-            f"pid {self.pid}; error_log {self.error_log}; events {{}}\n"
-            f"http {{ access_log off; server {{ listen {listen}; {extra} }} }}\n"
-        )
-
-    def nginx(self, *args):
-        prefix = ["-c", self.conf, "-p", self.tmp, "-e", self.error_log]
-        subprocess.run([NGINX, *prefix, *args], check=True, capture_output=True)
+        self.site_conf.write_text(f"server {{ listen {listen}; {extra} }}\n")
 
     def reload(self, signal_command=None, timeout=10):
         hup = signal_command or self.hup
