@@ -80,20 +80,25 @@ def seen(output):
     return json.loads(next(line for line in output.splitlines() if line.startswith('{"users"')))
 
 
+def move(folder, target):
+    """A seeded SQLite site in folder moved to target: what a visitor saw before, after, loaded."""
+    sqlite = f"sqlite:///{Path(folder) / 'db.sqlite3'}"
+    dump = Path(folder) / "site.json"
+    manage(sqlite, "migrate", "-v", "0")
+    manage(sqlite, "shell", code=SEED)
+    before = seen(manage(sqlite, "shell", code=READ))
+    manage(sqlite, *DUMP.format(dump=dump).split())
+    manage(target, "migrate", "-v", "0")
+    loaded = manage(target, *LOAD.format(dump=dump).split())
+    after = seen(manage(target, "shell", code=READ))
+    manage(target, "shell", code=WRITE)
+    return before, after, loaded
+
+
 class SqliteToPostgresTest(unittest.TestCase):
     def test_the_readme_commands_move_every_row_and_the_site_writes_on(self):
         with tempfile.TemporaryDirectory() as folder, Postgres() as postgres:
-            sqlite = f"sqlite:///{Path(folder) / 'db.sqlite3'}"
-            dump = Path(folder) / "site.json"
-            manage(sqlite, "migrate", "-v", "0")
-            manage(sqlite, "shell", code=SEED)
-            before = seen(manage(sqlite, "shell", code=READ))
-            manage(sqlite, *DUMP.format(dump=dump).split())
-            target = postgres.fresh_database()
-            manage(target, "migrate", "-v", "0")
-            loaded = manage(target, *LOAD.format(dump=dump).split())
-            after = seen(manage(target, "shell", code=READ))
-            manage(target, "shell", code=WRITE)
+            before, after, loaded = move(folder, postgres.fresh_database())
         print(f"\n  SQLite -> PostgreSQL: {loaded.strip()}")
         self.assertEqual(after, before)
         self.assertEqual((len(before["items"]), before["sessions"]), (16, 1))
