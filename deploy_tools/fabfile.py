@@ -26,7 +26,7 @@ if str(REPO) not in sys.path:
 from fabric import Connection, task  # noqa: E402
 from invoke.exceptions import Exit, UnexpectedExit  # noqa: E402
 
-from deploy_tools import connect, releases, remote, serverlogs  # noqa: E402
+from deploy_tools import connect, database, releases, remote, serverlogs  # noqa: E402
 from deploy_tools.errors import DeployError, HealthCheckFailed  # noqa: E402
 from deploy_tools.remote import q  # noqa: E402
 from deploy_tools.services import MANAGERS  # noqa: E402
@@ -293,6 +293,44 @@ def manage(c, command, sitename=""):
         result = conn.run(paths.manage(*words), warn=True, in_stream=False)
         if result.exited:
             raise Exit(f"manage.py {command} failed (exit status {result.exited}).", result.exited)
+
+
+@task(
+    auto_shortflags=False,
+    help={
+        "sitename": "the site the database is for (its role and database are named after it)",
+        "listen-address": "the database host's address the app hosts reach PostgreSQL on",
+        "app-hosts": "comma-separated user@host of the app hosts whose .env gets DATABASE_URL",
+        "port": f"PostgreSQL's port (default {database.PORT})",
+        "clients": "comma-separated addresses the app hosts connect from (default: the "
+        "addresses the app hosts were reached at)",
+        "replace": "replace a DATABASE_URL an app host has for another database (stop the site "
+        "and move its data: README, Moving a SQLite site to PostgreSQL)",
+    },
+)
+def provision_database(
+    c, sitename="", listen_address="", app_hosts="", port=database.PORT, clients="", replace=False
+):
+    """PostgreSQL for a site on this host (Debian's packages), its DATABASE_URL on the app hosts."""
+    with _friendly_errors("provision-database"):
+        conn = _connect(c)
+        if not sitename or not listen_address:
+            raise DeployError(
+                "Name the site and the address PostgreSQL listens on: --sitename SITE "
+                "--listen-address ADDRESS (this host's address the app hosts reach)."
+            )
+        apps = _step("connect to the app hosts", database.app_host_connections, c.config, app_hosts)
+        found = database.client_addresses(clients, apps)
+        url, changes = _step(
+            "provision PostgreSQL", database.provision, conn, sitename, listen_address, found, port
+        )
+        print("\n".join(f"    {change}" for change in changes) or "    nothing changed")
+        for app in apps:
+            said = _step(
+                f"write DATABASE_URL on {app.host}", database.write_database_url, app, sitename,
+                url, replace,
+            )  # fmt: skip
+            print(f"{app.host}: {said}")
 
 
 # --- steps (each safe to run twice) ------------------------------------------------------

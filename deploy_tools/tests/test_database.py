@@ -1,16 +1,20 @@
 """Unit tests for the database host's pure parts, and DATABASE_URL written into a real .env."""
 
 import base64
+import io
 import shutil
 import stat
 import tempfile
 import unittest
+from contextlib import redirect_stdout
 from pathlib import Path
+from unittest import mock
 
 import dj_database_url
 from invoke import Config, Context
+from invoke.exceptions import Exit
 
-from deploy_tools import database
+from deploy_tools import database, fabfile
 from deploy_tools.errors import DeployError
 from deploy_tools.tests.test_fabfile import commands, server
 from superlists.env import format_dotenv, parse_dotenv
@@ -257,6 +261,32 @@ class DatabaseHostTest(unittest.TestCase):
                 (r"show listen_addresses", "10.0.0.4\n", 0),
                 (r"", "", 0),
             )
+
+
+class ProvisionDatabaseTaskTest(unittest.TestCase):
+    def test_the_task_refuses_without_the_site_or_its_address(self):
+        with (
+            mock.patch.object(fabfile, "_connect", return_value=server((r"", "", 0))),
+            self.assertRaisesRegex(Exit, "--sitename SITE --listen-address ADDRESS"),
+        ):
+            fabfile.provision_database(Context(), app_hosts="web1")
+
+    def test_an_unreachable_app_host_is_named_before_the_database_host_is_touched(self):
+        db_host = server((r"", "", 0))
+        with (
+            mock.patch.object(fabfile, "_connect", return_value=db_host),
+            redirect_stdout(io.StringIO()),
+            self.assertRaises(Exit) as raised,
+        ):
+            fabfile.provision_database(
+                Context(),
+                sitename="staging.example.com",
+                listen_address="127.0.0.6",
+                app_hosts="nobody@127.0.0.1:1",
+            )
+        self.assertIn("at step 'connect to the app hosts'", raised.exception.message)
+        self.assertIn("Could not connect to nobody@127.0.0.1:1", raised.exception.message)
+        self.assertEqual(commands(db_host), [])
 
 
 if __name__ == "__main__":

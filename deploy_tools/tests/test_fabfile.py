@@ -581,6 +581,7 @@ class RefusalTest(unittest.TestCase):
             (fabfile.provision, ()),
             (fabfile.logs, ()),
             (fabfile.manage, ("check",)),
+            (fabfile.provision_database, ()),
         ):
             with self.subTest(task=task.name), self.assertRaises(Exit) as raised:
                 task(Context(), *args)
