@@ -31,7 +31,7 @@ unit: $(STAMP)
 ft: $(STAMP) browser
 	$(PY) manage.py test functional_tests
 
-## reliability: concurrent writers (SQLite, PostgreSQL), two migrates racing on PostgreSQL, killed worker, mail server down, unit tests on PostgreSQL
+## reliability: concurrent writers (SQLite, PostgreSQL), two migrates racing on PostgreSQL, killed worker, mail server down, unit tests on PostgreSQL, the database host task for real (as root, 127.0.0.6)
 reliability: $(STAMP)
 	$(PY) -m unittest discover -s reliability -p 'check_*.py' -t . -v
 
