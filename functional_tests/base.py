@@ -14,7 +14,11 @@ from selenium.common.exceptions import WebDriverException
 from deploy_tools.serverlogs import Record
 from functional_tests import diagnosis
 from functional_tests.browsers import forget_everything, pool
-from functional_tests.internals import NotesItsFailures, QuickLiveServerThread
+from functional_tests.internals import (
+    NotesItsFailures,
+    OneLiveServerPerProcess,
+    QuickLiveServerThread,
+)
 from functional_tests.ormguard import forbid_direct_queries
 from functional_tests.server import get_server
 from functional_tests.waits import explained_by, with_cause
@@ -27,10 +31,15 @@ OFF_SCREEN = {"gunicorn-access.log"}
 
 
 @tag("ft")
-class FunctionalTest(NotesItsFailures, StaticLiveServerTestCase):
+class FunctionalTest(NotesItsFailures, OneLiveServerPerProcess, StaticLiveServerTestCase):
     """A story against the server under test; browsers stay warm, visitors start fresh."""
 
     server_thread_class = QuickLiveServerThread
+
+    @staticmethod
+    def prepare_ahead():
+        """Called by the test runner before the databases are made: start the browsers."""
+        pool.start_ahead()
 
     @classmethod
     def setUpClass(cls):

@@ -7,7 +7,10 @@ source, as the notes say, and run `manage.py test --parallel 2 functional_tests`
 - The live server (django/test/testcases.py, django/core/servers/basehttp.py):
   `LiveServerThread.server_class` and `_create_server(connections_override)`,
   `ThreadedWSGIServer(address, handler, allow_reuse_address, connections_override)` and
-  `QuietWSGIRequestHandler`.
+  `QuietWSGIRequestHandler`; `LiveServerTestCase._start_server_thread()` (which starts a
+  server per test class, and registers its stop as a class cleanup),
+  `_make_connections_override()`, `_create_server_thread(connections_override)` and
+  `server_thread.terminate()`.
 - A test's own failures before its tearDown: unittest (3.11+) hands each error or failure to
   the result as it happens, before tearDown runs; the test sees them by wrapping the result
   it is run with. (Reading `self._outcome.result.errors` broke under `--parallel`: Django's
@@ -18,6 +21,7 @@ source, as the notes say, and run `manage.py test --parallel 2 functional_tests`
 """
 
 import multiprocessing.util
+import os
 import traceback
 
 from django.core.servers.basehttp import ThreadedWSGIServer
@@ -51,6 +55,45 @@ class QuickLiveServerThread(LiveServerThread):
             allow_reuse_address=False,
             connections_override=connections_override,
         )
+
+
+class OneLiveServerPerProcess:
+    """LiveServerTestCase mixin: every class in a process shares one live server, one address.
+
+    Django starts a server on a new port for each test class. To the browsers, which outlive
+    the classes, each port is a new origin, so the first page of every class fetched the
+    stylesheets (230 kB) again, through this process's Python. One address for the whole run
+    keeps them in the browser's cache; each test still starts with an empty database and a
+    visitor with no cookies or storage.
+    """
+
+    _shared_servers = {}  # (process id, the server's kind) -> its live server thread
+
+    @classmethod
+    def _start_server_thread(cls):
+        # Per process: a --parallel worker is a fork of the process that may have started one.
+        # Classes that serve differently (no static files, say) get a server of their own.
+        key = (os.getpid(), cls.host, cls.port, cls.static_handler, cls.server_thread_class)
+        thread = cls._shared_servers.get(key)
+        if thread is None:
+            connections_override = cls._make_connections_override()
+            for connection in connections_override.values():
+                connection.inc_thread_sharing()
+            thread = cls._create_server_thread(connections_override)
+            thread.daemon = True
+            thread.start()
+            thread.is_ready.wait()
+            if thread.error:
+                raise thread.error
+            cls._shared_servers[key] = thread
+            at_worker_exit(_stop_server, thread)
+        cls.server_thread = thread
+
+
+def _stop_server(thread):
+    thread.terminate()
+    for connection in thread.connections_override.values():
+        connection.dec_thread_sharing()
 
 
 class _NotingResult:
@@ -93,7 +136,7 @@ class NotesItsFailures:
         return list(getattr(self, "_failures_so_far", ()))
 
 
-def at_worker_exit(callback):
-    """Call callback when this process ends, a --parallel test worker included."""
+def at_worker_exit(callback, *args):
+    """Call callback(*args) when this process ends, a --parallel test worker included."""
     # exitpriority makes it run at a normal interpreter exit too, like atexit.
-    multiprocessing.util.Finalize(None, callback, exitpriority=10)
+    multiprocessing.util.Finalize(None, callback, args, exitpriority=10)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.test import modify_settings, override_settings
-from django.test.runner import DiscoverRunner
+from django.test.runner import DiscoverRunner, ParallelTestSuite
+from django.test.utils import iter_test_cases
 
 
 def test_logging(logging_config, log_dir):
@@ -41,6 +42,17 @@ class TestRunner(DiscoverRunner):
             change.enable()
         # Django configures logging once, at setup: the new LOGGING applies from here on.
         logging.config.dictConfig(settings.LOGGING)
+
+    def build_suite(self, *args, **kwargs):
+        suite = super().build_suite(*args, **kwargs)
+        if not isinstance(suite, ParallelTestSuite):
+            # What a test class needs that is slow to start (the FTs' browsers) starts now, in
+            # the background, while the databases are made and the unit tests run. (In a
+            # --parallel run each worker starts its own.)
+            hooks = {getattr(test, "prepare_ahead", None) for test in iter_test_cases(suite)}
+            for prepare in hooks - {None}:
+                prepare()
+        return suite
 
     def teardown_test_environment(self, **kwargs):
         for change in reversed(self.test_settings):

@@ -1,9 +1,11 @@
 import unittest
+import urllib.request
 
-from django.test import SimpleTestCase
+from django.core.handlers.wsgi import WSGIHandler
+from django.test import LiveServerTestCase, SimpleTestCase
 from django.test.runner import RemoteTestResult
 
-from functional_tests.internals import NotesItsFailures
+from functional_tests.internals import NotesItsFailures, OneLiveServerPerProcess
 
 
 def story(seen):
@@ -50,3 +52,45 @@ class NotesItsFailuresTest(SimpleTestCase):
             sorted(event[0] for event in result.events if event[0].startswith("add")),
             ["addError", "addFailure", "addSuccess"],
         )
+
+
+class _Hello(WSGIHandler):
+    """Whatever the site answers, the live server in these tests says hello."""
+
+    def __init__(self, application):
+        super().__init__()
+
+    def __call__(self, environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"hello"]
+
+
+def story_with_a_live_server():
+    """A test class served by one live server per process, as the FTs are."""
+
+    # Made here, not at module level, so that the test runner does not run it itself.
+    class Story(OneLiveServerPerProcess, LiveServerTestCase):
+        static_handler = _Hello
+
+        def runTest(self):
+            pass
+
+    return Story
+
+
+class OneLiveServerPerProcessTest(SimpleTestCase):
+    def live_url_of_a_class(self):
+        story = story_with_a_live_server()
+        story.setUpClass()
+        try:
+            return story.live_server_url
+        finally:
+            story.tearDownClass()
+            story.doClassCleanups()
+
+    def test_every_class_gets_the_same_address_and_it_keeps_answering(self):
+        # The browsers outlive the classes: one origin keeps their cache of static files warm.
+        first, second = self.live_url_of_a_class(), self.live_url_of_a_class()
+        self.assertEqual(first, second)
+        with urllib.request.urlopen(second + "/", timeout=5) as response:
+            self.assertEqual(response.read(), b"hello")
