@@ -108,6 +108,10 @@ class UrlTest(unittest.TestCase):
             ["site_a", "site_a", "p-W_d", "127.0.0.6", 5433],
         )
 
+    def test_a_password_with_url_characters_comes_back_whole(self):
+        url = database.database_url("site_a", "p@ss/w:rd%#?", "127.0.0.6", 5432)
+        self.assertEqual(dj_database_url.parse(url)["PASSWORD"], "p@ss/w:rd%#?")
+
     def test_an_ipv6_host_is_bracketed(self):
         url = database.database_url("site_a", "pw", "2001:db8::4", 5432)
         self.assertEqual(dj_database_url.parse(url)["HOST"], "2001:db8::4")
