@@ -5,9 +5,19 @@ from deploy_tools.fabfile import (
     logs,
     manage,
     provision,
+    provision_balancer,
     provision_database,
     rollback,
     status,
 )
 
-__all__ = ["deploy", "logs", "manage", "provision", "provision_database", "rollback", "status"]
+__all__ = [
+    "deploy",
+    "logs",
+    "manage",
+    "provision",
+    "provision_balancer",
+    "provision_database",
+    "rollback",
+    "status",
+]

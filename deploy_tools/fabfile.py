@@ -4,6 +4,7 @@ import contextlib
 import dataclasses
 import functools
 import getpass
+import hashlib
 import inspect
 import json
 import os
@@ -26,7 +27,7 @@ if str(REPO) not in sys.path:
 from fabric import Connection, task  # noqa: E402
 from invoke.exceptions import Exit, UnexpectedExit  # noqa: E402
 
-from deploy_tools import connect, database, releases, remote, serverlogs  # noqa: E402
+from deploy_tools import balancer, connect, database, releases, remote, serverlogs  # noqa: E402
 from deploy_tools.errors import DeployError, HealthCheckFailed  # noqa: E402
 from deploy_tools.remote import q  # noqa: E402
 from deploy_tools.services import MANAGERS  # noqa: E402
@@ -61,6 +62,12 @@ PASSED_THROUGH = (
     "LOGIN_TOKEN_MAX_AGE",
     "LOGIN_EMAILS_PER_HOUR",
 )
+# The keys every app host of a site must share: a key per host signs sessions, login links'
+# and messages that the other hosts refuse.
+SHARED_SECRETS = ("DJANGO_SECRET_KEY", "DJANGO_SECRET_KEY_FALLBACKS")
+# Within one `fab -H web1,web2 ...` (one process, the hosts in turn): per site name, the first
+# app host's (name, secrets) for deploy, and its key's fingerprint for status.
+_FIRST_HOST = {}
 # The server's own CA bundle (e.g. one that trusts a staging mail server's certificate).
 SERVER_SSL_CERT_FILE = "SERVER_SSL_CERT_FILE"
 
@@ -78,12 +85,36 @@ class Site:
     site_url: str = ""
     tls_cert: str = ""
     tls_key: str = ""
+    behind: str = ""  # the load balancer's address, when this is one app host of several
+    host: str = ""  # the host as fab -H named it
     staging: bool = False
+
+    @property
+    def host_label(self):
+        """How X-Served-By names this app host: as fab -H named it."""
+        return self.host or self.listen_address
 
     @property
     def services(self):
         """The service manager the host runs (Systemd or Supervisor), chosen once by init."""
         return MANAGERS[self.init]
+
+    @property
+    def https(self):
+        """Whether visitors use https: nginx here has the certificate, or the balancer does."""
+        return bool(self.tls_cert) or (bool(self.behind) and self.url.startswith("https://"))
+
+    @property
+    def service(self):
+        """The gunicorn service's name; an app host behind a balancer adds its deploy user.
+
+        One host normally runs one copy of a site, so the site's name is enough. App hosts
+        behind a balancer run the same site; where several share one supervisord (the
+        loopback rehearsal's app hosts are users of one machine), each needs its own name.
+        """
+        if not self.behind or self.init == "systemd":
+            return self.paths.service
+        return f"{self.paths.service}-{re.sub(r'[^A-Za-z0-9_-]', '_', self.user)}"
 
     @property
     def url(self):
@@ -114,6 +145,11 @@ SITE_OPTIONS = {
     "site_url": ("", "the site's absolute URL for login emails (default: http://SITENAME[:PORT])"),
     "tls_cert": ("", "path of the TLS certificate on the server (turns on https)"),
     "tls_key": ("", "path of the TLS private key on the server"),
+    "behind": (
+        "",
+        "the load balancer's address when this is one app host of several: nginx trusts its "
+        "X-Real-IP and X-Forwarded-Proto (https at the balancer: give an https --site-url)",
+    ),
 }
 
 
@@ -161,10 +197,18 @@ def provision(c, site):
         "rotate-secret-key": "a new DJANGO_SECRET_KEY; the old one stays as the one fallback",
         "allow-destructive": "apply migrations that drop, rename or require columns even "
         "though the running release still uses them (see README: Migrations)",
+        "balancer": "user@host of the load balancer: each app host is taken out of it while "
+        "it switches and put back once it answers (a rolling deploy)",
     },
 )
 def deploy(
-    c, site, staging=False, worktree=False, rotate_secret_key=False, allow_destructive=False
+    c,
+    site,
+    staging=False,
+    worktree=False,
+    rotate_secret_key=False,
+    allow_destructive=False,
+    balancer="",
 ):
     """Build and check the local commit on the server, then switch to it (and back if it fails)."""
     started = time.monotonic()
@@ -197,19 +241,20 @@ def deploy(
                 )  # fmt: skip
         _step("migrate the database", _migrate, conn, site, release, plan, live)
         remote.write_if_changed(conn, site.paths.site_settings, _site_settings(site))
-        how = _step("switch to the release", _switch, conn, site, release.name)
-        if env_changed and not how:
-            how = "hup"
-        try:
-            _step("update the gunicorn service and nginx site", _update_services, conn, site)
-            _step("reload gunicorn", _reload_gunicorn, conn, site, release.name, how)
-            answer = _step("check the site answers through nginx", _check_live, conn, site)
-            _step(
-                "preflight: settings, host, migrations, static files, workers",
-                _preflight, conn, site,
-            )  # fmt: skip
-        except _StepFailed as failed:
-            _switch_back(conn, site, release, live, failed)
+        with _out_of_balancer(conn, site, balancer, release.name != live or env_changed):
+            how = _step("switch to the release", _switch, conn, site, release.name)
+            if env_changed and not how:
+                how = "hup"
+            try:
+                _step("update the gunicorn service and nginx site", _update_services, conn, site)
+                _step("reload gunicorn", _reload_gunicorn, conn, site, release.name, how)
+                answer = _step("check the site answers through nginx", _check_live, conn, site)
+                _step(
+                    "preflight: settings, host, migrations, static files, workers",
+                    _preflight, conn, site,
+                )  # fmt: skip
+            except _StepFailed as failed:
+                _switch_back(conn, site, release, live, failed)
         if how or not remote.ok(conn, f"grep -q {q(release.name)} {q(site.paths.deploy_log)}"):
             _log_event(conn, site, "deployed", release.name, release.subject)
         if how:  # with no switch there is nothing new to keep or to let go
@@ -225,8 +270,9 @@ def deploy(
     ("sitename",),
     to="the commit (or its first characters) of a kept release (default: the previous one)",
     yes="go on although the database has migrations the target release does not know",
+    balancer="user@host of the load balancer: the app host is out of it while it switches",
 )
-def rollback(c, site, to="", yes=False):
+def rollback(c, site, to="", yes=False, balancer=""):
     """Make the previous (or a named) kept release live again; switch back if it fails."""
     started = time.monotonic()
     with _friendly_errors("rollback"):
@@ -244,12 +290,14 @@ def rollback(c, site, to="", yes=False):
                 f"live. To roll back anyway: the same command with --yes."
             )
         subject = state.subjects.get(target, "")
-        how = _step("switch to the release", _switch, conn, site, target)
-        try:
-            _step("reload gunicorn", _reload_gunicorn, conn, site, target, how)
-            answer = _step("check the site answers through nginx", _check_live, conn, site)
-        except _StepFailed as failed:
-            _switch_back(conn, site, releases.Release(target, b"", "", subject), live, failed)
+        with _out_of_balancer(conn, site, balancer):
+            how = _step("switch to the release", _switch, conn, site, target)
+            try:
+                _step("reload gunicorn", _reload_gunicorn, conn, site, target, how)
+                answer = _step("check the site answers through nginx", _check_live, conn, site)
+            except _StepFailed as failed:
+                target_release = releases.Release(target, b"", "", subject)
+                _switch_back(conn, site, target_release, live, failed)
         _log_event(conn, site, "rolled back", target, subject)
         print(
             f"Rolled back: {target} ({subject[:60]}) is live instead of {live} ({answer}) "
@@ -266,6 +314,8 @@ def status(c, site):
         state = _server_state(conn, site)
         answer = _check_live(conn, site, timeout=3, fail=False)
         print(state.describe(site, answer))
+        if site.behind:
+            _same_key_as_first_host(conn, site)
 
 
 @site_task(("sitename",), lines="how many lines of each log (default 50)")
@@ -276,6 +326,28 @@ def logs(c, site, lines=50):
         paths = SitePaths.for_connection(conn, site["sitename"] or conn.host)
         for record in _log_records(conn, paths)[-int(lines) :]:
             print("\n".join(record.shown()))
+
+
+@site_task(
+    ("sitename", "listen_address", "tls_cert", "tls_key"),
+    app_hosts="the app hosts, comma-separated, as their nginx serves the site (deploy "
+    "--listen-address and --port): 10.0.0.3,10.0.0.4 (port 80 unless given)",
+)
+def provision_balancer(c, site, app_hosts=""):
+    """nginx in front of the app hosts: TLS, passive health checks, the visitor's address."""
+    with _friendly_errors("provision-balancer"):
+        hosts = balancer.parse_app_hosts(app_hosts)
+        conn = _connect(c)
+        site = _site(conn, **site)
+        _step("check the host", _check_host, conn, site)
+        _step("make the site's folders", _make_folders, conn, site)
+        _step("write the nginx site and upstream list", _write_balancer, conn, site, hosts)
+        answer = _check_live(conn, site, timeout=3, fail=False)
+        print(
+            f"The balancer for {site.url} sends to {', '.join(hosts)}; it answers {answer}. "
+            f"Deploy each app host with --behind {site.listen_address or conn.host} and "
+            f"--balancer {conn.user}@{conn.host}."
+        )
 
 
 @task(
@@ -403,6 +475,8 @@ def _update_dotenv(conn, site, release, passed_through, rotate_secret_key=False)
     p = site.paths
     live = remote.read_remote(conn, p.env)
     values = dotenv_values_for(site, parse_dotenv(live), passed_through, rotate_secret_key)
+    if site.behind:
+        values = _same_secrets_on_every_host(site, values)
     text = format_dotenv(values, header=ENV_HEADER)
     path = p.release(release.name) / ".env"
     # Releases unpacked before each had its own .env hold a link there: replace it.
@@ -430,14 +504,18 @@ def dotenv_values_for(site, existing, passed_through, rotate_secret_key=False):
         # until the next rotation; the key retired before that is dropped.
         values["DJANGO_SECRET_KEY_FALLBACKS"] = existing["DJANGO_SECRET_KEY"]
         values["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(50)
-    if site.tls_cert:
+    if site.https:
         values["DJANGO_SECURE_HTTPS"] = "1"
+    if site.behind:
+        # Which app host answered, in every response's X-Served-By (with the worker's pid).
+        values["SUPERLISTS_HOST_LABEL"] = site.host_label
     values.update(passed_through)
     # Only an explicit --staging makes a server accept the FT-only commands.
     if site.staging:
         values["SUPERLISTS_STAGING"] = "1"
     # STATIC_ROOT is left to the settings' default, the release's own static/ folder.
     managed = {*values, *PASSED_THROUGH, "SSL_CERT_FILE", "DJANGO_SECURE_HTTPS", "STATIC_ROOT"}
+    managed.add("SUPERLISTS_HOST_LABEL")
     managed.add("SUPERLISTS_STAGING")
     values.update({key: value for key, value in existing.items() if key not in managed})
     return values
@@ -456,7 +534,7 @@ def _check_release(conn, site, release):
     p = site.paths
     result = remote.run(conn, p.manage("check", "--deploy", release=release.name), warn=True)
     said = (result.stderr + result.stdout).strip()
-    allowed = set() if site.tls_cert else HTTPS_ONLY_WARNINGS
+    allowed = set() if site.https else HTTPS_ONLY_WARNINGS
     unexpected = sorted(set(re.findall(r"\((\w+\.[A-Z]\d+)\)", said)) - allowed)
     if result.exited or unexpected:
         raise DeployError(
@@ -551,6 +629,85 @@ def _update_services(conn, site):
     return nginx_changed or service_changed
 
 
+def _write_balancer(conn, site, hosts):
+    """The balancer's nginx site and upstream list; hosts taken out stay out."""
+    p = site.paths
+    upstream = balancer.upstream_file(p)
+    _, down = balancer.parse_upstream(remote.read_remote(conn, upstream))
+    changed = remote.write_if_changed(conn, upstream, balancer.upstream_text(hosts, down))
+    previous = remote.read_remote(conn, p.nginx_conf)
+    text = balancer.render_site(
+        p, site.allowed_hosts.split(","), site.listen_address, site.tls_cert, site.tls_key, render
+    )
+    changed |= remote.write_if_changed(conn, p.nginx_conf, text, current=previous)
+    site.services.link_nginx(conn, site)
+    if changed:
+        _reload_nginx(conn, site, previous)
+
+
+@contextlib.contextmanager
+def _out_of_balancer(conn, site, balancer_host, needed=True):
+    """Take this app host out of the balancer for the switch; put it back once it answers."""
+    if not balancer_host or not needed:
+        yield
+        return
+    lb = _step(f"reach the balancer {balancer_host}", _connect_to, balancer_host)
+    lb_site = _site(lb, site.paths.sitename)
+    member = f"{site.listen_address or conn.host}:{site.port}"
+    out = [lb, lb_site.paths, lb_site.services, member]
+    _step(f"take {member} out of the balancer", balancer.set_down, *out, True)
+    try:
+        yield
+    except _StepFailed:
+        # Switched back (or not): it goes back in only if it answers.
+        if "HTTP 2" in _check_live(conn, site, timeout=5, fail=False):
+            _step(f"put {member} back in the balancer", balancer.set_down, *out, False)
+        else:
+            print(f"  {member} stays out of the balancer: it does not answer.")
+        raise
+    _step(f"put {member} back in the balancer", balancer.set_down, *out, False)
+
+
+def _connect_to(host):
+    """A verified connection to another host of the site (user@host), as -H would make it."""
+    return connect.open_connection(
+        connect.adopt(Connection(host, connect_timeout=10), names=connect.DEPLOY_NAMES)
+    )
+
+
+def _key_fingerprint(dotenv_text):
+    key = parse_dotenv(dotenv_text).get("DJANGO_SECRET_KEY", "")
+    return hashlib.sha256(key.encode()).hexdigest()[:12] if key else "none"
+
+
+def _same_key_as_first_host(conn, site):
+    """fab status on several app hosts: each must run with the first one's secret key."""
+    mine = _key_fingerprint(remote.read_remote(conn, site.paths.env))
+    first, theirs = _FIRST_HOST.setdefault(("status", site.paths.sitename), (site.host_label, mine))
+    print(f"DJANGO_SECRET_KEY: sha256 {mine}…")
+    if theirs != mine:
+        raise DeployError(
+            f"{site.host_label} runs with another DJANGO_SECRET_KEY than {first} (sha256 "
+            f"{mine}… against {theirs}…): a session or login link made on one app host is "
+            f"refused by the other, so visitors are logged out at random as the balancer "
+            f"alternates. fab -H <every app host> deploy gives them all the first one's key."
+        )
+
+
+def _same_secrets_on_every_host(site, values):
+    """The first app host deployed in this run sets the site's key; the others get it."""
+    mine = {name: values.get(name, "") for name in SHARED_SECRETS}
+    first, shared = _FIRST_HOST.setdefault(("deploy", site.paths.sitename), (site.host_label, mine))
+    if shared == mine:
+        return values
+    print(
+        f"    {site.host_label} gets {first}'s DJANGO_SECRET_KEY (and fallbacks): one key for "
+        f"the whole site, or sessions made on one app host vanish on the other."
+    )
+    values = {**values, **shared}
+    return {name: value for name, value in values.items() if value or name not in shared}
+
+
 def _reload_nginx(conn, site, previous):
     """Make nginx load the site's new configuration; if it refuses, put the previous one back."""
     # nginx includes every site's file: a refused one left in place would make every later
@@ -580,7 +737,9 @@ def _check_live(conn, site, timeout=15, fail=True):
         conn,
         f"/usr/bin/python3 -c {shlex.quote(_script('smoke_check.py'))} "
         f"{settings['SCHEME']} {q(settings['ADDRESS'])} {settings['PORT']} "
-        f"{q(site.paths.sitename)} --timeout {timeout}",
+        f"{q(site.paths.sitename)} --timeout {timeout}"
+        # Behind a balancer that terminates TLS, ask as the balancer does.
+        + (" --forwarded-proto https" if site.behind and site.https else ""),
         warn=True,
     )
     answer = (result.stdout.strip() or result.stderr.strip() or "nothing").splitlines()[-1]
@@ -616,9 +775,9 @@ def _reload_gunicorn(conn, site, name, how):
     # (no --preload: the app is imported by each worker); the old ones finish their requests
     # first. Then every worker must be running in the release's folder, or it is not live.
     command = remote.script(
-        "gunicorn_workers.py", "reload", services.pid_command(p.service), p.release(name),
-        "--how", how, "--start", services.start_command(p.service),
-        "--restart", services.restart_command(p.service), "--timeout", GUNICORN_WAIT,
+        "gunicorn_workers.py", "reload", services.pid_command(site.service), p.release(name),
+        "--how", how, "--start", services.start_command(site.service),
+        "--restart", services.restart_command(site.service), "--timeout", GUNICORN_WAIT,
     )  # fmt: skip
     result = remote.run(conn, command, warn=True)
     if result.exited:
@@ -740,6 +899,8 @@ def _site_settings(site):
         "LISTEN_ADDRESS": site.listen_address,
         "TLS_CERT": site.tls_cert,
         "TLS_KEY": site.tls_key,
+        "BEHIND": site.behind,
+        "SITE_URL": site.site_url,
     }
     return format_dotenv(
         {key: value for key, value in values.items() if value},
@@ -763,6 +924,8 @@ def _existing_site(conn, sitename):
         listen_address=values.get("LISTEN_ADDRESS", ""),
         tls_cert=values.get("TLS_CERT", ""),
         tls_key=values.get("TLS_KEY", ""),
+        behind=values.get("BEHIND", ""),
+        site_url=values.get("SITE_URL", ""),
     )
 
 
@@ -860,7 +1023,7 @@ def _server_state(conn, site):
     """Read the site's releases, deploy log and gunicorn workers in one command."""
     p = site.paths
     releases = remote.script("site_state.py", p.root, p.deploy_log, "--built", BUILT)
-    workers = remote.script("gunicorn_workers.py", "show", site.services.pid_command(p.service))
+    workers = remote.script("gunicorn_workers.py", "show", site.services.pid_command(site.service))
     return ServerState.parse(remote.read_command(conn, f"{releases}; {workers}"))
 
 
@@ -936,7 +1099,7 @@ def render_service(site):
     return render(
         site.services.template,
         sitename=p.sitename,
-        service=p.service,
+        service=site.service,
         user=site.user,
         root=p.root,
         logs=p.logs,
@@ -960,6 +1123,8 @@ def render_nginx_site(site):
             f"server {{\n    listen {address}80;\n    server_name {p.sitename};\n"
             f"    server_tokens off;\n    return 301 https://{p.sitename}$request_uri;\n}}\n"
         )
+    instance = site.service.removeprefix("gunicorn-")
+    log_format = f"superlists_{re.sub(r'[^A-Za-z0-9_]', '_', instance)}"
     return render(
         "nginx-site.conf",
         sitename=p.sitename,
@@ -971,9 +1136,28 @@ def render_nginx_site(site):
         static=p.static,
         error_pages=p.source / "deploy_tools" / "error_pages",
         socket=p.socket,
-        log_format=f"superlists_{re.sub(r'[^A-Za-z0-9_]', '_', p.sitename)}",
+        log_format=log_format,
+        forwarded_proto=f"${log_format}_proto" if site.behind else "$scheme",
+        behind_lines=_behind_lines(site, log_format),
+        real_ip_lines=(
+            f"    # The balancer's X-Real-IP is the visitor's address (per-IP limits, logs).\n"
+            f"    set_real_ip_from {site.behind};\n    real_ip_header X-Real-IP;\n"
+            if site.behind
+            else ""
+        ),
         known_hosts="|".join(re.escape(host) for host in site.allowed_hosts.split(",")),
     )
+
+
+def _behind_lines(site, name):
+    """Behind a balancer: its X-Real-IP is the client's address, its scheme header trusted."""
+    if not site.behind:
+        return ""
+    # Only the balancer (and this host itself, e.g. the deploy's health check) may say the
+    # visitor came over https; anyone else reaching the app host directly gets $scheme.
+    trusted = dict.fromkeys([site.behind, "127.0.0.1"])
+    lines = "".join(f"    {address} $http_x_forwarded_proto;\n" for address in trusted)
+    return f"map $realip_remote_addr ${name}_proto {{\n{lines}    default $scheme;\n}}\n"
 
 
 # --- plumbing ------------------------------------------------------------------------------
@@ -999,6 +1183,7 @@ def _site(
     site_url="",
     tls_cert="",
     tls_key="",
+    behind="",
     staging=False,
 ):
     """Check the options and find out what the host runs (systemd or not) and where home is."""
@@ -1010,6 +1195,11 @@ def _site(
         raise DeployError(f"--workers={workers}: the site runs with at least 2 gunicorn workers.")
     if tls_cert and not tls_key:
         raise DeployError("--tls-cert needs --tls-key too (the private key's path on the server).")
+    if behind and tls_cert:
+        raise DeployError(
+            "--behind and --tls-cert: behind a load balancer, the balancer holds the "
+            "certificate (fab provision-balancer --tls-cert ...); the app host serves http."
+        )
     facts = remote.run(
         conn,
         "echo $HOME; id -un; test -d /run/systemd/system && echo systemd || echo supervisor",
@@ -1025,6 +1215,8 @@ def _site(
         site_url=site_url,
         tls_cert=tls_cert,
         tls_key=tls_key,
+        behind=behind,
+        host=getattr(conn, "host", ""),
         staging=bool(staging),
     )
 

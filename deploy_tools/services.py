@@ -46,14 +46,21 @@ class Systemd:
             f"{{ sudo -n usermod -aG {q(site.user)} {NGINX_USER} && "
             f"sudo -n systemctl reload nginx; }}",
         )
+        self.link_nginx(conn, site)
         remote.run(
             conn,
-            f"sudo -n ln -sfn {q(p.nginx_conf)} /etc/nginx/sites-enabled/{q(p.sitename)} && "
             f"sudo -n cp {q(self.service_file(p))} {unit} && sudo -n systemctl daemon-reload && "
             f"sudo -n systemctl enable {p.service}",
         )
         if live and (service_changed or not remote.ok(conn, f"systemctl is-active {p.service}")):
             remote.run(conn, f"sudo -n systemctl restart {p.service}")
+
+    def link_nginx(self, conn, site):
+        """Enable the site's nginx file (the balancer has only this one)."""
+        p = site.paths
+        remote.run(
+            conn, f"sudo -n ln -sfn {q(p.nginx_conf)} /etc/nginx/sites-enabled/{q(p.sitename)}"
+        )
 
     def reload_nginx(self, conn):
         """Test and reload nginx; return what it said if it refused, else ""."""
@@ -116,16 +123,18 @@ class Supervisor:
     def install(self, conn, site, live, service_changed):
         """Link the site's files where root's nginx and supervisord include them."""
         p = site.paths
-        remote.run(
-            conn,
-            f"ln -sfn {q(p.nginx_conf)} {q(host_include(site.user, p.sitename, 'nginx'))} && "
-            f"ln -sfn {q(self.service_file(p))} "
-            f"{q(host_include(site.user, p.sitename, 'supervisor'))}",
-        )
+        self.link_nginx(conn, site)
+        link = host_include(site.user, p.sitename, "supervisor")
+        remote.run(conn, f"ln -sfn {q(self.service_file(p))} {q(link)}")
         # supervisord reads our program file through its [include]; `update` restarts the
         # program when its file changed (a program not started yet is added by the reload step).
         if live and service_changed:
-            remote.run(conn, f"{SUPERVISORCTL} update {p.service}")
+            remote.run(conn, f"{SUPERVISORCTL} update {site.service}")
+
+    def link_nginx(self, conn, site):
+        """Link the site's nginx file where root's nginx includes it."""
+        link = host_include(site.user, site.paths.sitename, "nginx")
+        remote.run(conn, f"ln -sfn {q(site.paths.nginx_conf)} {q(link)}")
 
     def reload_nginx(self, conn):
         """HUP the host's nginx; return the error it logged if it refused its configuration."""

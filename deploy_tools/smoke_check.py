@@ -1,13 +1,15 @@
 """smoke_check: run on the server by `fab deploy`: does nginx serve the site's home page?
 
 Usage: python smoke_check.py http|https ADDRESS PORT HOSTNAME [--timeout SECONDS]
+                             [--forwarded-proto https]
 
 Asks ADDRESS:PORT for / with HOSTNAME as the Host header, as a browser would through nginx,
 and retries while the answer is a 502, 503, 504 or no answer (gunicorn's new workers may
 still be starting). Prints the status (and the X-Request-ID the site sent back, so its log
 lines can be found) and exits 0 on a 2xx or 3xx (but a redirect of / to itself is a loop,
 and fails at once); otherwise prints what it got last and exits 1. Standard library only: it
-runs with the server's /usr/bin/python3.
+runs with the server's /usr/bin/python3. An app host behind a balancer that terminates TLS
+is asked as the balancer asks it: over http, saying X-Forwarded-Proto: https.
 """
 
 import argparse
@@ -24,7 +26,7 @@ LOOP = (
 )
 
 
-def ask(scheme, address, port, hostname):
+def ask(scheme, address, port, hostname, forwarded_proto=None):
     if scheme == "https":
         # The server asking itself over loopback: the certificate names the public host.
         context = ssl.create_default_context()
@@ -34,7 +36,10 @@ def ask(scheme, address, port, hostname):
     else:
         connection = http.client.HTTPConnection(address, port, timeout=5)
     try:
-        connection.request("GET", "/", headers={"Host": hostname})
+        headers = {"Host": hostname}
+        if forwarded_proto:
+            headers["X-Forwarded-Proto"] = forwarded_proto
+        connection.request("GET", "/", headers=headers)
         response = connection.getresponse()
         return response.status, response.getheader("X-Request-ID"), response.getheader("Location")
     finally:
@@ -61,18 +66,23 @@ def main():
     parser.add_argument("port", type=int)
     parser.add_argument("hostname")
     parser.add_argument("--timeout", type=float, default=15)
+    parser.add_argument("--forwarded-proto", choices=["https"])
     args = parser.parse_args()
+    # The scheme the site believes it was asked with: a redirect to it is a loop.
+    scheme = args.forwarded_proto or args.scheme
 
     deadline = time.monotonic() + args.timeout
     last = "no answer"
     while True:
         try:
-            status, request_id, location = ask(args.scheme, args.address, args.port, args.hostname)
+            status, request_id, location = ask(
+                args.scheme, args.address, args.port, args.hostname, args.forwarded_proto
+            )
         except OSError as error:
             last = f"{type(error).__name__}: {error}"
         else:
             last = f"HTTP {status}" + (f" request-id={request_id}" if request_id else "")
-            if location and redirects_to_itself(args.scheme, args.hostname, location):
+            if location and redirects_to_itself(scheme, args.hostname, location):
                 print(f"{last} to {location}: {LOOP}")
                 return 1
             if status < 400:

@@ -4,6 +4,7 @@ import os
 import re
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
 from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpResponseNotAllowed
@@ -20,6 +21,8 @@ REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 class RequestIdMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
+        # Which app host, when the site runs on several behind a balancer.
+        self.host = f"{settings.HOST_LABEL} " if settings.HOST_LABEL else ""
 
     def __call__(self, request):
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
@@ -35,7 +38,7 @@ class RequestIdMiddleware:
         # Which gunicorn worker answered: with several, state kept in one process's memory
         # shows up as a save through one pid and a page from another. A process id tells an
         # outsider nothing useful, and sending it everywhere lets the local FTs read it too.
-        response["X-Served-By"] = f"pid {os.getpid()}"
+        response["X-Served-By"] = f"{self.host}pid {os.getpid()}"
         return response
 
 

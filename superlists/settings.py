@@ -44,6 +44,8 @@ else:
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", ["127.0.0.1", "::1"] if DEBUG else [])
 
 SITENAME = env_str("SITENAME", "localhost")
+# One app host of several behind a balancer: its name, shown in X-Served-By with the pid.
+HOST_LABEL = env_str("SUPERLISTS_HOST_LABEL", "")
 # Login links are built from this on servers, never from the Host header a client sent. In
 # development, unset, they follow the address runserver was asked on (any port).
 SITE_URL = env_str("SITE_URL", "" if DEBUG else "http://localhost:8000").rstrip("/")
