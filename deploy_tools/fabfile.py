@@ -1205,6 +1205,9 @@ def _site(
         "echo $HOME; id -un; test -d /run/systemd/system && echo systemd || echo supervisor",
     ).stdout.split()
     home, user, init = facts[0], facts[1], facts[2]
+    if behind and not listen_address:
+        # The balancer reaches the app host at the address fab reaches it at.
+        listen_address = conn.host
     return Site(
         paths=SitePaths(sitename or conn.host, home),
         user=user,

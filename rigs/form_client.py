@@ -34,7 +34,11 @@ class FormClient:
         if self.token is None:
             self.get("/")
         payload = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": self.token}).encode()
-        return self._send(urllib.request.Request(self.base_url + path, data=payload))
+        # As a browser's form does: over https Django's CSRF check wants the Origin (or Referer).
+        origin = "{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(self.base_url))
+        request = urllib.request.Request(self.base_url + path, data=payload)
+        request.add_header("Origin", origin)
+        return self._send(request)
 
     def _send(self, request):
         try:

@@ -1,34 +1,60 @@
-"""The scale-out rehearsal: staging as production serves it, over HTTPS from a local CA.
+"""The scale-out rehearsal: staging shaped like a scaled-out production, over HTTPS.
 
     python -m rigs.scale_out [--keep-up]
 
-As root on Debian, under the staging-host lock. Brings up the staging host (its local CA
-signs the certificate for the staging names), deploys this commit with --tls-cert/--tls-key
-(DJANGO_SECURE_HTTPS on), and checks, each as a phase: http redirects to https, HSTS and
-Secure cookies, `check --deploy` with no warning left; the full FT suite through https with a
-browser that trusts the CA (nothing told to ignore certificate errors; POP3S checked against
-the same CA); the redirect loop a site shows when nginx does not pass the scheme header.
-It prints each phase's time and one summary line (see SUMMARY), and exits non-zero if a check
-failed. Several app hosts, the PostgreSQL host and the balancer are not built yet: their
-fields in the summary say `not-run` (see README "When one server isn't enough").
+As root on Debian, under the staging-host lock. On loopback addresses that stand for
+machines (each deploy user's home stands for its own disk): two app hosts (127.0.0.3, .4),
+a PostgreSQL host (.6, provisioned by fab as root) and an nginx load balancer (.5) that
+terminates TLS with a certificate from the rehearsal's local CA, which the browser and the
+POP3 client trust (nothing is told to ignore certificate errors). It checks, each as a
+phase: the single-host https path (http -> https, HSTS, Secure cookies, `check --deploy`
+with nothing to excuse, the redirect loop a missing scheme header makes); the database host;
+a rolling first deploy; both app hosts serving with their workers and the visitor's address
+passed through; the full FT suite through the balancer; a rolling deploy and a rollback
+under traffic; an app host going down under traffic; and a per-host state bug (one app host
+with a secret key of its own) caught with its cause named. It prints each phase's time and
+one summary line (see SUMMARY), and exits non-zero if a check failed.
 """
 
+import collections
 import http.client
+import os
+import pwd
+import re
+import shutil
 import ssl
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+from deploy_tools.sitepaths import HOST_SITES_DIR, SitePaths
 from rigs import REPO, staging_host
 from rigs.processes import alive, descendants, wait_until
 from rigs.rehearsal import (
     BIN,
+    CHANGE_MARK,
+    FIRST_SCREEN,
+    SUPERVISORCTL,
     Rehearsal,
     RehearsalFailed,
     parse_arguments,
     run_steps,
 )
+from rigs.traffic import Traffic
 
 ADDRESS = staging_host.ADDRESS
+BALANCER = staging_host.BALANCER_ADDRESS
+# The site as visitors reach it: through the balancer, by its address.
+SITE = BALANCER
+SITE_URL = f"https://{SITE}"
+WEB = staging_host.APP_HOSTS  # deploy user -> address
+APP_HOSTS = ",".join(f"{user}@{address}" for user, address in WEB.items())
+LB = f"{staging_host.BALANCER_USER}@{BALANCER}"
+DATABASE = staging_host.DATABASE_ADDRESS
+# A visitor's own address: the rehearsal's requests leave from it, the app hosts must log it.
+VISITOR = "127.0.0.9"
+APP_OPTIONS = ("--sitename", SITE, "--site-url", SITE_URL, "--behind", BALANCER)
 SUMMARY = (
     "scale-out: app-hosts={app_hosts} database={database} tls={tls} fts={fts} "
     "rolling-deploy-failed={rolling} host-down-failed={host_down} lost-items={lost}"
@@ -42,8 +68,8 @@ class ScaleOut(Rehearsal):
     def __init__(self, state):
         super().__init__(state)
         self.summary = {
-            "app_hosts": 1,
-            "database": "sqlite",
+            "app_hosts": len(WEB),
+            "database": "not-run",
             "tls": "no",
             "fts": "not-run",
             "rolling": "not-run",
@@ -77,10 +103,15 @@ class ScaleOut(Rehearsal):
 
     def host_up(self):
         super().host_up()
-        self.env["STAGING_SERVER"] = f"https://{ADDRESS}"
-        # The FT process's own requests (urllib, the preflight) trust the CA the way the
-        # browser does: through a bundle of the system CAs plus the staging CA.
+        # The FTs: the browser at the balancer, the management commands on an app host.
+        self.env["STAGING_SERVER"] = SITE_URL
+        self.env["STAGING_SSH_HOST"] = APP_HOSTS.split(",")[0]
+        # fab reaches every host with the rehearsal's key (the default user is the app host's).
+        self.env["DEPLOY_SSH_KEY"] = self.env["STAGING_SSH_KEY"]
+        # The FT process's own requests (urllib, the preflight) and this one's (the traffic)
+        # trust the CA the way the browser does: a bundle of the system CAs and the staging CA.
         self.env["SSL_CERT_FILE"] = str(self.tls / "ca-bundle.pem")
+        os.environ["SSL_CERT_FILE"] = self.env["SSL_CERT_FILE"]
 
     def deploy(self):
         self.fab("provision", "--listen-address", ADDRESS, *self.tls_options())
@@ -159,8 +190,236 @@ class ScaleOut(Rehearsal):
             ),
         )
 
+    # --- several app hosts, a database host, a balancer ------------------------------------
+
+    def fab_on(self, hosts, *args, expect_failure=False, show=True, cwd=REPO):
+        """fab on other hosts than the staging host's, e.g. both app hosts."""
+        return self.run(
+            BIN / "fab", "-H", hosts, *args,
+            expect_failure=expect_failure, show=show, cwd=cwd,
+        )  # fmt: skip
+
+    def app_home(self, user):
+        return Path(pwd.getpwnam(user).pw_dir) / "sites" / SITE
+
+    def clean_scale_out(self):
+        """The app hosts' and balancer's sites and the database cluster of earlier runs."""
+        for user in staging_host.DEPLOY_USERS:
+            with_sites = Path(pwd.getpwnam(user).pw_dir) / "sites" if _exists(user) else None
+            if with_sites and with_sites.is_dir():
+                shutil.rmtree(with_sites, ignore_errors=True)
+            for link in (Path(HOST_SITES_DIR) / user).glob("*.conf"):
+                link.unlink()
+        clusters = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True)
+        for line in clusters.stdout.splitlines():
+            version, name = line.split()[:2]
+            if name.startswith("superlists"):
+                subprocess.run(["pg_dropcluster", "--stop", version, name], check=True)
+                print(f"Dropped the PostgreSQL cluster {version}/{name} of an earlier run.")
+
+    def database_host(self):
+        """fab provisions PostgreSQL on its own host; the app hosts get DATABASE_URL."""
+        self.fab_on(
+            f"root@{DATABASE}", "provision-database", "--sitename", SITE,
+            "--listen-address", DATABASE, "--app-hosts", APP_HOSTS,
+            # Loopback connections all come from 127.0.0.1, whatever address they reach.
+            "--clients", "127.0.0.1",
+        )  # fmt: skip
+        for user in WEB:
+            url = self.dotenv(user).get("DATABASE_URL", "")
+            if not url.startswith("postgres://") or f"@{DATABASE}:" not in url:
+                raise RehearsalFailed(f"{user}'s .env has no DATABASE_URL on {DATABASE}: {url!r}")
+        print(f"Both app hosts' .env: DATABASE_URL=postgres://…@{DATABASE}:…")
+        self.summary["database"] = "postgresql"
+
+    def dotenv(self, user):
+        from superlists.env import read_dotenv
+
+        return read_dotenv(self.app_home(user) / ".env")
+
+    def first_rolling_deploy(self):
+        """The balancer, then both app hosts provisioned and deployed one at a time."""
+        tls = [str(option) for option in self.tls_options()]
+        self.fab_on(
+            LB, "provision-balancer", "--sitename", SITE, "--listen-address", BALANCER,
+            "--app-hosts", ",".join(WEB.values()), *tls,
+        )  # fmt: skip
+        self.fab_on(APP_HOSTS, "provision", *APP_OPTIONS)
+        self.deploy_app_hosts()
+        keys = {user: self.dotenv(user).get("DJANGO_SECRET_KEY") for user in WEB}
+        if len(set(keys.values())) != 1 or None in keys.values():
+            raise RehearsalFailed("the app hosts' DJANGO_SECRET_KEY differ (or one is missing)")
+        print("One DJANGO_SECRET_KEY, the same in both app hosts' .env.")
+
+    def deploy_app_hosts(self, cwd=REPO, show=True):
+        return self.fab_on(
+            APP_HOSTS, "deploy", "--staging", *APP_OPTIONS, "--balancer", LB,
+            cwd=cwd, show=show,
+        )  # fmt: skip
+
+    def ask_as_visitor(self, path="/"):
+        """One https request through the balancer, leaving from the visitor's own address."""
+        context = ssl.create_default_context(cafile=self.tls / "ca.crt")
+        connection = http.client.HTTPSConnection(
+            SITE, 443, timeout=10, context=context, source_address=(VISITOR, 0)
+        )
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            return response.status, response.headers
+        finally:
+            connection.close()
+
+    def both_hosts_serve(self):
+        """Requests through the balancer reach both app hosts and several workers on each."""
+        served = collections.defaultdict(set)
+        ids = set()
+        for _ in range(24):
+            status, headers = self.ask_as_visitor()
+            if status != 200:
+                raise RehearsalFailed(f"https://{SITE}/ through the balancer answered {status}")
+            host, _, pid = headers["X-Served-By"].rpartition(" pid ")
+            served[host].add(pid)
+            ids.add(headers.get("X-Request-ID"))
+        for host, pids in sorted(served.items()):
+            print(f"  {host}: workers {', '.join(sorted(pids))}")
+        if sorted(served) != sorted(WEB.values()) or any(len(p) < 2 for p in served.values()):
+            raise RehearsalFailed(f"24 requests were served by {dict(served)}")
+        # The visitor's address, as the app hosts' nginx and Django logged it.
+        time.sleep(0.2)
+        for user in WEB:
+            log = (self.app_home(user) / "logs" / "nginx-access.log").read_text()
+            if f"{VISITOR} " not in log:
+                raise RehearsalFailed(f"{user}'s nginx access log never shows {VISITOR}")
+        print(f"24 requests from {VISITOR}: both app hosts logged {VISITOR}, not the balancer.")
+
+    def fts_through_balancer(self):
+        """The full FT suite, its browser at the balancer, its commands on an app host."""
+        self.summary["fts"] = "failed"
+        self.functional_tests()
+        self.summary["fts"] = "passed"
+        self.summary["tls"] = "yes"
+
+    def live_releases(self):
+        return tuple(os.readlink(self.app_home(user) / "source") for user in WEB)
+
+    def traffic(self, what, command):
+        """command() under 8 clients through the balancer; (failed, lost) and the report."""
+        with Traffic(SITE_URL, clients=8, watch=self.live_releases) as traffic:
+            command()
+        report, _ = traffic.report()
+        failed = sum(1 for answer in traffic.answers if not answer.ok)
+        lost = len(traffic.lost_items())
+        print(f"Traffic during {what}: {report}")
+        return failed, lost
+
+    def rolling_deploy_under_traffic(self):
+        """A code change deployed host by host, each out of the balancer while it switches."""
+        before = self.live_releases()
+
+        def change(clone):
+            base = clone / "lists" / "templates" / "base.html"
+            base.write_text(base.read_text().replace("</body>", f"{CHANGE_MARK}</body>"))
+
+        with self.scratch_clone("Scratch: deployed host by host", change) as clone:
+            output = []
+            failed, lost = self.traffic(
+                "a rolling deploy", lambda: output.append(self.deploy_app_hosts(clone, False))
+            )
+        said = [line for line in output[0].splitlines() if "balancer" in line]
+        print("\n".join(said))
+        self.summary["rolling"], self.summary["lost"] = failed, lost
+        after = self.live_releases()
+        if len(set(after)) != 1 or set(after) & set(before):
+            raise RehearsalFailed(f"live releases {before} -> {after}")
+        if failed or lost or len(said) < 4:
+            raise RehearsalFailed(f"rolling deploy: {failed} failed, {lost} lost")
+
+    def rollback_under_traffic(self):
+        before = self.live_releases()
+        failed, lost = self.traffic(
+            "a rolling rollback",
+            lambda: self.fab_on(APP_HOSTS, "rollback", "--sitename", SITE, "--balancer", LB,
+                                show=False),
+        )  # fmt: skip
+        self.summary["lost"] += lost
+        self.summary["rolling"] += failed
+        after = self.live_releases()
+        if after == before or len(set(after)) != 1 or failed or lost:
+            raise RehearsalFailed(f"rollback: {before} -> {after}, {failed} failed, {lost} lost")
+
+    def app_host_down(self):
+        """web2 goes down mid-traffic (stops listening, gunicorn stops); the balancer fails over."""
+        user, address = list(WEB.items())[-1]
+        site = SitePaths(SITE, str(Path(pwd.getpwnam(user).pw_dir)))
+        program = f"{site.service}-{user}"
+        link = Path(HOST_SITES_DIR) / user / f"{SITE}.nginx.conf"
+        target = os.readlink(link)
+
+        def down_and_up():
+            time.sleep(2)
+            started = time.monotonic()
+            link.unlink()  # its nginx stops listening on its address
+            self.reload_nginx()
+            self.run(*SUPERVISORCTL.split(), "stop", program, show=False)
+            print(f"  {address} down ({time.monotonic() - started:.1f} s to stop)", flush=True)
+            try:
+                http.client.HTTPConnection(address, 80, timeout=2).connect()
+                raise RehearsalFailed(f"{address}:80 still accepts connections")
+            except ConnectionRefusedError:
+                pass
+            time.sleep(4)
+            link.symlink_to(target)
+            self.run(*SUPERVISORCTL.split(), "start", program, show=False)
+            self.reload_nginx()
+            print(f"  {address} back", flush=True)
+            time.sleep(2)
+
+        failed, lost = self.traffic(f"{address} going down and coming back", down_and_up)
+        self.summary["host_down"] = failed
+        self.summary["lost"] += lost
+        if failed or lost:
+            raise RehearsalFailed(f"{address} down: {failed} failed, {lost} lost")
+
+    def per_host_state_bug(self):
+        """web2 deployed alone gets its own secret key: the FTs fail, the cause is named."""
+        user, address = list(WEB.items())[-1]
+        env = self.app_home(user) / ".env"
+        text = env.read_text()
+        own = re.sub(
+            r"(?m)^DJANGO_SECRET_KEY=.*$", "DJANGO_SECRET_KEY=its-own-key-" + "x" * 40, text
+        )
+        Path(os.path.realpath(env)).write_text(own)
+        program = f"{SitePaths(SITE, str(Path(pwd.getpwnam(user).pw_dir))).service}-{user}"
+        self.run(*SUPERVISORCTL.split(), "restart", program, show=False)
+        print(f"{address} now runs with a DJANGO_SECRET_KEY of its own.")
+        output = self.run(
+            BIN / "python", "manage.py", "test", "functional_tests.test_my_lists",
+            expect_failure=True, show=False,
+        )  # fmt: skip
+        lines = output.splitlines()
+        print("The FT run, first screen:\n" + "\n".join(lines[:FIRST_SCREEN]))
+        said = self.fab_on(APP_HOSTS, "status", "--sitename", SITE, expect_failure=True,
+                           show=False)  # fmt: skip
+        named = [line for line in said.splitlines() if "another DJANGO_SECRET_KEY" in line]
+        print("fab status on both app hosts says:\n" + "\n".join(named))
+        if not named:
+            raise RehearsalFailed(f"fab status did not name the differing key:\n{said[-2000:]}")
+        self.deploy_app_hosts(show=False)
+        self.fab_on(APP_HOSTS, "status", "--sitename", SITE, show=False)
+        print("fab deploy on both gave web2 the site's key again; fab status agrees.")
+
     def print_summary(self):
         print(SUMMARY.format(**self.summary), flush=True)
+
+
+def _exists(user):
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return False
+    return True
 
 
 def main(argv=None):
@@ -171,8 +430,19 @@ def main(argv=None):
         ("staging host up, its CA and certificate", rehearsal.host_up),
         ("fab provision + first deploy over https", rehearsal.deploy),
         ("https as production serves it", rehearsal.https_as_production),
-        ("functional tests through https", rehearsal.functional_tests),
         ("nginx without the scheme header: a redirect loop", rehearsal.scheme_header_dropped),
+        ("remove the app hosts, balancer and database of earlier runs", rehearsal.clean_scale_out),
+        ("database host: PostgreSQL provisioned by fab", rehearsal.database_host),
+        (
+            "balancer and app hosts provisioned, first rolling deploy",
+            rehearsal.first_rolling_deploy,
+        ),
+        ("both app hosts serve, the visitor's address passed on", rehearsal.both_hosts_serve),
+        ("functional tests through the balancer", rehearsal.fts_through_balancer),
+        ("a rolling deploy under traffic", rehearsal.rolling_deploy_under_traffic),
+        ("a rolling rollback under traffic", rehearsal.rollback_under_traffic),
+        ("an app host down under traffic", rehearsal.app_host_down),
+        ("a per-host state bug, its cause named", rehearsal.per_host_state_bug),
     ]
     passed = run_steps(rehearsal, steps, args.keep_up, name="scale-out rehearsal")
     rehearsal.print_summary()

@@ -43,9 +43,17 @@ DEBCONF = (
     "postfix postfix/main_mailer_type select No configuration",
     f"postfix postfix/mailname string {MAIL_DOMAIN}",
 )
-# Every address the staging certificate names: the staging host, and the scale-out
-# rehearsal's balancer (rigs/scale_out.py).
-TLS_ADDRESSES = (ADDRESS, "127.0.0.5")
+# The scale-out rehearsal's machines (rigs/scale_out.py), each a loopback address with its
+# own deploy user and home standing for its own disk: two app hosts, the load balancer, and
+# the database host, which fab reaches as root (it installs and configures PostgreSQL).
+APP_HOSTS = {"superlists-web1": "127.0.0.3", "superlists-web2": "127.0.0.4"}
+BALANCER_USER, BALANCER_ADDRESS = "superlists-lb", "127.0.0.5"
+DATABASE_ADDRESS = "127.0.0.6"
+ROOT_KEYS = Path("/etc/superlists/root_authorized_keys")  # root's keys on DATABASE_ADDRESS only
+SSH_ADDRESSES = (ADDRESS, *APP_HOSTS.values(), BALANCER_ADDRESS, DATABASE_ADDRESS)
+DEPLOY_USERS = (DEPLOY_USER, *APP_HOSTS, BALANCER_USER)
+# Every address the staging certificate names: the staging host, and the balancer.
+TLS_ADDRESSES = (ADDRESS, BALANCER_ADDRESS)
 PORTS = {"ssh": 22, "smtp": 25, "submission": 587, "pop3": 110, "pop3s": 995}
 
 
@@ -198,22 +206,24 @@ def ensure_user(name, shell):
 
 
 def make_users(state):
-    home = ensure_user(DEPLOY_USER, "/bin/bash")
     ensure_user(MAIL_USER, "/usr/sbin/nologin")
-    allow_sites(DEPLOY_USER)
     key = state / "ssh" / "id_ed25519"
     if not key.exists():
         key.parent.mkdir(parents=True, exist_ok=True)
         run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "superlists-staging", "-f", key)
-    ssh_dir = home / ".ssh"
-    ssh_dir.mkdir(mode=0o700, exist_ok=True)
-    shutil.chown(ssh_dir, DEPLOY_USER, DEPLOY_USER)
-    write(
-        ssh_dir / "authorized_keys",
-        Path(f"{key}.pub").read_text(),
-        mode=0o600,
-        owner=(DEPLOY_USER, DEPLOY_USER),
-    )
+    public = Path(f"{key}.pub").read_text()
+    for user in DEPLOY_USERS:
+        home = ensure_user(user, "/bin/bash")
+        allow_sites(user)
+        ssh_dir = home / ".ssh"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        shutil.chown(ssh_dir, user, user)
+        write(ssh_dir / "authorized_keys", public, mode=0o600, owner=(user, user))
+        if user != DEPLOY_USER:
+            # One supervisord stands for each machine's own: its socket is the group's.
+            run("usermod", "-aG", DEPLOY_USER, user)
+    ROOT_KEYS.parent.mkdir(parents=True, exist_ok=True)
+    write(ROOT_KEYS, public, mode=0o600)
 
 
 def allow_sites(user):
@@ -279,17 +289,20 @@ def start_sshd(state):
     if not host_key.exists():
         run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key)
     public = Path(f"{host_key}.pub").read_text().split()
-    write(ssh / "known_hosts", f"{ADDRESS} {public[0]} {public[1]}\n")
+    write(
+        ssh / "known_hosts",
+        "".join(f"{address} {public[0]} {public[1]}\n" for address in SSH_ADDRESSES),
+    )
     config = ssh / "sshd_config"
     daemon_log = state / "logs" / "daemons.log"
     pid_file = state / "run" / "sshd.pid"
+    listen = "".join(f"ListenAddress {address}:{PORTS['ssh']}\n" for address in SSH_ADDRESSES)
     changed = write(
         config,
         f"""# sshd for the Superlists staging host (rigs/staging_host.py).
-ListenAddress {ADDRESS}:{PORTS["ssh"]}
-HostKey {host_key}
+{listen}HostKey {host_key}
 PidFile {pid_file}
-AllowUsers {DEPLOY_USER}
+AllowUsers {" ".join(DEPLOY_USERS)} root
 PermitRootLogin no
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -302,6 +315,11 @@ X11Forwarding no
 MaxSessions 50
 MaxStartups 50:30:100
 Subsystem sftp internal-sftp
+
+# The database host is provisioned as root (apt, pg_createcluster), with the rehearsal's key.
+Match LocalAddress {DATABASE_ADDRESS}
+    PermitRootLogin prohibit-password
+    AuthorizedKeysFile {ROOT_KEYS}
 """,
     )
     Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
@@ -580,7 +598,8 @@ def down(state):
     with phase("dovecot"):
         stop_pid("dovecot", state / "dovecot" / "run" / "master.pid")
     with phase("leftover processes"):
-        stop_user_processes(DEPLOY_USER)
+        for user in DEPLOY_USERS:
+            stop_user_processes(user)
     print(f"Staging host down in {time.monotonic() - started:.1f} s.")
     leftovers = listening()
     if leftovers:
