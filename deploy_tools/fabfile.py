@@ -232,13 +232,12 @@ def deploy(
                 _step("collect static files", _collect_static, conn, site, release)
                 _step("check the release", _check_release, conn, site, release)
                 conn.run(f"touch {q(site.paths.release(release.name) / BUILT)}", hide=True)
-            # The live release's migrations were applied before it went live.
-            plan = []
-            if release.name != live:
-                plan = _step(
-                    "plan the migrations", _plan_migrations, conn, site, release, live,
-                    allow_destructive,
-                )  # fmt: skip
+            # Even with the same release: the .env may name another database now (say, the
+            # new PostgreSQL host's), which has none of the migrations yet.
+            plan = _step(
+                "plan the migrations", _plan_migrations, conn, site, release, live,
+                allow_destructive,
+            )  # fmt: skip
         _step("migrate the database", _migrate, conn, site, release, plan, live)
         remote.write_if_changed(conn, site.paths.site_settings, _site_settings(site))
         with _out_of_balancer(conn, site, balancer, release.name != live or env_changed):

@@ -270,6 +270,8 @@ class StagingServer:
         claimed = parse_header(headers.get(SITE_HEADER))
         if claimed and not self._named_site:
             self.sitename = claimed[0]
+        if claimed and _app_host(headers):
+            _one_site_on_every_app_host(self.url, headers, claimed)
         said = None
         if claimed and claimed[0] == self.sitename:
             # The server refuses unless it is staging, has the id the URL showed, and its
@@ -432,6 +434,33 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 _opener = urllib.request.build_opener(_NoRedirects)
+
+
+def _app_host(headers):
+    """The app host that answered, when the site runs on several (X-Served-By: HOST pid N)."""
+    host, _, pid = (headers.get("X-Served-By") or "").rpartition(" pid ")
+    return host if pid else ""
+
+
+def _one_site_on_every_app_host(url, headers, claimed, asks=6):
+    """Behind a balancer, every app host must answer as the same site: same key, same database."""
+    seen = {_app_host(headers): claimed}
+    for _ in range(asks):
+        _, more, _ = _ask(url + "/")
+        if parse_header(more.get(SITE_HEADER)):
+            seen.setdefault(_app_host(more), parse_header(more.get(SITE_HEADER)))
+    if len(set(seen.values())) > 1:
+        answers = "; ".join(
+            f"{host} answers as {s[0]} id {s[1]}" for host, s in sorted(seen.items())
+        )
+        raise StagingError(
+            f"The app hosts behind {url} are not one site: {answers}. The id is keyed by "
+            f"DJANGO_SECRET_KEY and the database, so one app host runs with another secret key "
+            f"(sessions and login links made on one are refused by the other) or another "
+            f"DATABASE_URL (lists saved through one are missing on the other). fab -H <every app "
+            f"host> status names which; fab -H <every app host> deploy gives them all the first "
+            f"one's key. Refusing to run the functional tests; nothing was changed."
+        )
 
 
 def _ask(url):

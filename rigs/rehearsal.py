@@ -69,6 +69,12 @@ CHANGE_MARK = "<!-- scratch release: deployed under load -->"
 NOTE_FIELD = "    note = models.TextField(null=True, blank=True)\n"
 
 
+def visible_change(clone):
+    """A scratch change every page shows: CHANGE_MARK before </body>."""
+    base = clone / "superlists" / "jinja2" / "base.html"
+    base.write_text(base.read_text().replace("</body>", f"{CHANGE_MARK}</body>"))
+
+
 class RehearsalFailed(Exception):
     """A rehearsal check did not hold; the message says which and what was seen."""
 
@@ -578,10 +584,6 @@ class Rehearsal:
     def deploy_under_load(self):
         """A deploy that changes code, under load: no failed request, no lost item."""
         before = self.live_release()
-
-        def visible_change(clone):
-            base = clone / "superlists" / "jinja2" / "base.html"
-            base.write_text(base.read_text().replace("</body>", f"{CHANGE_MARK}</body>"))
 
         with self.scratch_clone("Scratch: a visible change", visible_change) as clone:
             self.under_load("a code-changing deploy", lambda: self.deploy_from(clone))

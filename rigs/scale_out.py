@@ -33,13 +33,13 @@ from rigs import REPO, staging_host
 from rigs.processes import alive, descendants, wait_until
 from rigs.rehearsal import (
     BIN,
-    CHANGE_MARK,
     FIRST_SCREEN,
     SUPERVISORCTL,
     Rehearsal,
     RehearsalFailed,
     parse_arguments,
     run_steps,
+    visible_change,
 )
 from rigs.traffic import Traffic
 
@@ -317,12 +317,7 @@ class ScaleOut(Rehearsal):
     def rolling_deploy_under_traffic(self):
         """A code change deployed host by host, each out of the balancer while it switches."""
         before = self.live_releases()
-
-        def change(clone):
-            base = clone / "lists" / "templates" / "base.html"
-            base.write_text(base.read_text().replace("</body>", f"{CHANGE_MARK}</body>"))
-
-        with self.scratch_clone("Scratch: deployed host by host", change) as clone:
+        with self.scratch_clone("Scratch: deployed host by host", visible_change) as clone:
             output = []
             failed, lost = self.traffic(
                 "a rolling deploy", lambda: output.append(self.deploy_app_hosts(clone, False))
@@ -399,7 +394,9 @@ class ScaleOut(Rehearsal):
             expect_failure=True, show=False,
         )  # fmt: skip
         lines = output.splitlines()
-        print("The FT run, first screen:\n" + "\n".join(lines[:FIRST_SCREEN]))
+        print("The FT run, its first screen:\n" + "\n".join(lines[:FIRST_SCREEN]))
+        if "are not one site" not in "\n".join(lines[:FIRST_SCREEN]):
+            raise RehearsalFailed("the FT run's first screen does not name the per-host key")
         said = self.fab_on(APP_HOSTS, "status", "--sitename", SITE, expect_failure=True,
                            show=False)  # fmt: skip
         named = [line for line in said.splitlines() if "another DJANGO_SECRET_KEY" in line]

@@ -466,6 +466,8 @@ class DeployTaskTest(unittest.TestCase):
                     (r"^test -L", "", 1),
                     (rf"^cat ({SITE_ROOT}|{release})/\.env ", env_text, 0),
                     (rf"^cat {SITE_ROOT}/site\.env", fabfile._site_settings(site), 0),
+                    # Planned even for the same release (the .env may name a new database).
+                    (r"\.venv/bin/python -c .* plan$", "[]\n", 0),
                     (r"old=\$\(readlink source", "same\n", 0),
                     (rf"^cat {SITE_ROOT}/nginx\.conf", fabfile.render_nginx_site(site), 0),
                     (rf"^cat {SITE_ROOT}/supervisor\.conf", fabfile.render_service(site), 0),
@@ -474,8 +476,10 @@ class DeployTaskTest(unittest.TestCase):
                 ],
             )
         # (The venv command runs pip only when the venv is not complete: tested above.)
-        for work in ("collect static files", "check the release", "plan the migrations"):
+        for work in ("collect static files", "check the release"):
             self.assertNotIn(work, self.steps())
+        # Planned even so: the .env may name another database, with none of them applied.
+        self.assertIn("plan the migrations", self.steps())
         self.assertEqual((self.written, self.piped.call_count), ({}, 0))
         # Nothing switched: gunicorn is only asked whether its workers run the release.
         self.assertEqual(reloaded.call_args.args[2:], ("abc123def456", ""))
