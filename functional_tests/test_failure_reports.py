@@ -22,7 +22,8 @@ class FailureReportTest(FunctionalTest):
         self.assertRegex(
             first,
             rf"^The page is a 404 Not Found \(GET /lists/no-such-list/, request id {request_id}, "
-            r"served by pid \d+\)\.$",
+            # Behind a balancer, the app host's name comes first.
+            r"served by (\S+ )?pid \d+\)\.$",
         )
         self.assertIn(f"req={request_id} ", second)
         self.assertIn("Not Found: /lists/no-such-list/", second)
