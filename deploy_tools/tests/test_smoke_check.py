@@ -30,7 +30,25 @@ class Site(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def smoke_check(port, hostname="site.test", timeout=3):
+class AppHost(http.server.BaseHTTPRequestHandler):
+    """Django behind a balancer with TLS: https unless the scheme header says the visit was.
+
+    With server.trusts_header False it ignores the header, as an app host's nginx that does
+    not pass it on (or a site without SECURE_PROXY_SSL_HEADER) would.
+    """
+
+    def do_GET(self):
+        https = self.headers["X-Forwarded-Proto"] == "https" and self.server.trusts_header
+        self.send_response(200 if https else 301)
+        if not https:
+            self.send_header("Location", "https://site.test/")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def smoke_check(port, hostname="site.test", timeout=3, *options):
     return subprocess.run(
         [
             sys.executable,
@@ -41,6 +59,7 @@ def smoke_check(port, hostname="site.test", timeout=3):
             hostname,
             "--timeout",
             str(timeout),
+            *options,
         ],
         capture_output=True,
         text=True,
@@ -76,6 +95,21 @@ class SmokeCheckTest(unittest.TestCase):
                 self.assertEqual(result.returncode, 1)
                 self.assertIn("a redirect loop", result.stdout)
                 self.assertIn("X-Forwarded-Proto", result.stdout)
+
+    def test_an_app_host_behind_a_tls_balancer_is_asked_as_the_balancer_asks(self):
+        for trusts_header, expected in ((True, (0, "HTTP 200")), (False, (1, "a redirect loop"))):
+            with self.subTest(trusts_header=trusts_header):
+                server = http.server.HTTPServer(("127.0.0.1", 0), AppHost)
+                server.trusts_header = trusts_header
+                threading.Thread(target=server.serve_forever, daemon=True).start()
+                self.addCleanup(server.server_close)
+                self.addCleanup(server.shutdown)
+                port = server.server_address[1]
+                result = smoke_check(port, "site.test", 3, "--forwarded-proto", "https")
+                self.assertEqual(result.returncode, expected[0], result.stdout)
+                self.assertIn(expected[1], result.stdout)
+        # Without the option the redirect to https is an answer: the plain single-host case.
+        self.assertEqual(smoke_check(port).returncode, 0)
 
     def test_a_4xx_fails_at_once(self):
         result = smoke_check(self.serve(), hostname="wrong.test")
