@@ -61,11 +61,14 @@ class AppHostTest(unittest.TestCase):
                 check=True, capture_output=True,
             )  # fmt: skip
             lb = SitePaths(SITE, f"{tmp}/lb")
-            sites = [app_host(f"{tmp}/{user}", user, address)
-                     for user, address in (("web1", "127.0.1.3"), ("web2", "127.0.1.4"))]  # fmt: skip
-            confs = {lb.nginx_conf: balancer.render_site(
-                lb, [SITE], "127.0.1.5", f"{tmp}/cert.pem", f"{tmp}/key.pem", fabfile.render
-            )}  # fmt: skip
+            machines = (("web1", "127.0.1.3"), ("web2", "127.0.1.4"))
+            sites = [app_host(f"{tmp}/{user}", user, address) for user, address in machines]
+            certificate = (f"{tmp}/cert.pem", f"{tmp}/key.pem")
+            confs = {
+                lb.nginx_conf: balancer.render_site(
+                    lb, [SITE], "127.0.1.5", *certificate, fabfile.render
+                )
+            }
             confs.update({site.paths.nginx_conf: fabfile.render_nginx_site(site) for site in sites})
             for path, text in confs.items():
                 Path(str(path)).parent.mkdir(parents=True, exist_ok=True)
