@@ -97,12 +97,16 @@ def verify_host_keys(connection, known_hosts, accept_new=False):
     return connection
 
 
-def adopt(conn, environ=None, names=STAGING_NAMES):
-    """Apply the SSH settings from the environment to an unopened Fabric connection."""
+def adopt(conn, environ=None, names=STAGING_NAMES, user_named=False):
+    """Apply the SSH settings from the environment to an unopened Fabric connection.
+
+    user_named: the host string named its user. Fabric fills in the local user when it names
+    none and keeps no trace of the string, so `root@db` typed by root would look unnamed.
+    """
     settings = settings_from_environment(environ, names)
     # Fabric fills in the local user and port 22 when the host string names none; only
     # then do the environment's settings apply (user@host:port on the command line wins).
-    if settings["user"] and conn.user == conn.config.user:
+    if settings["user"] and not user_named and conn.user == conn.config.user:
         conn.user = settings["user"]
     if settings["key_filename"] and not conn.connect_kwargs.get("key_filename"):
         # An explicit key means exactly that key: no agent, no ~/.ssh/id_* guessing.
@@ -116,7 +120,7 @@ def adopt(conn, environ=None, names=STAGING_NAMES):
 
 def connection(host, environ=None):
     """A Fabric connection to "[user@]host[:port]" that verifies the host key."""
-    return adopt(Connection(host, connect_timeout=10), environ)
+    return adopt(Connection(host, connect_timeout=10), environ, user_named="@" in host)
 
 
 def _abandon(conn):
@@ -153,3 +157,12 @@ def open_connection(conn):
         _abandon(conn)
         raise ConnectError(f"Could not connect to {where}: {error}.") from None
     return conn
+
+
+def user_named_in(hosts_argument, conn):
+    """Whether a -H value ("a,user@b:22") names conn's user for conn's host."""
+    for host in hosts_argument.split(","):
+        user, at, rest = host.strip().partition("@")
+        if at and user == conn.user and rest.split(":")[0] == conn.host:
+            return True
+    return False

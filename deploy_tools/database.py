@@ -417,7 +417,9 @@ def app_host_connections(config, app_hosts):
     return [
         connect.open_connection(
             connect.adopt(
-                Connection(host, config=config, connect_timeout=10), names=connect.DEPLOY_NAMES
+                Connection(host, config=config, connect_timeout=10),
+                names=connect.DEPLOY_NAMES,
+                user_named="@" in host,
             )
         )
         for host in hosts

@@ -670,7 +670,9 @@ def _out_of_balancer(conn, site, balancer_host, needed=True):
 def _connect_to(host):
     """A verified connection to another host of the site (user@host), as -H would make it."""
     return connect.open_connection(
-        connect.adopt(Connection(host, connect_timeout=10), names=connect.DEPLOY_NAMES)
+        connect.adopt(
+            Connection(host, connect_timeout=10), names=connect.DEPLOY_NAMES, user_named="@" in host
+        )
     )
 
 
@@ -1170,7 +1172,19 @@ def _connect(c):
             "fab -H superlists@example.com deploy. (Without -H, Fabric would "
             "run the commands on this machine.)"
         )
-    return connect.open_connection(connect.adopt(c, names=connect.DEPLOY_NAMES))
+    named = connect.user_named_in(_hosts_argument(sys.argv), c)
+    return connect.open_connection(connect.adopt(c, names=connect.DEPLOY_NAMES, user_named=named))
+
+
+def _hosts_argument(argv):
+    """fab's -H/--hosts value: whether it named a user is lost once Fabric parsed it."""
+    for index, arg in enumerate(argv):
+        if arg in ("-H", "--hosts") and index + 1 < len(argv):
+            return argv[index + 1]
+        for prefix in ("--hosts=", "-H"):
+            if arg.startswith(prefix) and len(arg) > len(prefix):
+                return arg[len(prefix) :]
+    return ""
 
 
 def _site(

@@ -1,5 +1,6 @@
 """Unit tests for the host-key-verifying SSH connection factory and the site paths."""
 
+import getpass
 import shutil
 import subprocess
 import tempfile
@@ -9,7 +10,7 @@ from pathlib import Path
 import paramiko
 from fabric import Connection
 
-from deploy_tools import connect
+from deploy_tools import connect, fabfile
 from deploy_tools.sitepaths import SitePaths
 
 
@@ -88,6 +89,26 @@ class ConnectionTest(unittest.TestCase):
     def test_user_in_the_host_string_wins(self):
         conn = connect.connection("alice@127.0.0.2", environ(self.tmp, STAGING_SSH_USER="bob"))
         self.assertEqual(conn.user, "alice")
+
+    def test_the_local_user_named_in_the_host_string_wins_too(self):
+        # fab -H root@db run by root, with DEPLOY_SSH_USER=deploy set for the app hosts.
+        local = getpass.getuser()
+        env = environ(self.tmp, DEPLOY_SSH_USER="deploy")
+        conn = connect.connection(f"{local}@127.0.0.2", env)
+        self.assertEqual(conn.user, local)
+        # What fab's -H said decides, since Fabric forgets whether the string named a user.
+        for argv, named in (
+            (["fab", "-H", f"{local}@127.0.0.2", "task"], True),
+            (["fab", f"--hosts=web1,{local}@127.0.0.2:22", "task"], True),
+            (["fab", f"-H{local}@127.0.0.2", "task"], True),
+            (["fab", "-H", "127.0.0.2", "task"], False),
+            (["fab", "-H", f"{local}@127.0.0.3", "task"], False),
+        ):
+            with self.subTest(argv=argv):
+                hosts = fabfile._hosts_argument(argv)
+                self.assertEqual(connect.user_named_in(hosts, Connection("127.0.0.2")), named)
+                conn = connect.adopt(Connection("127.0.0.2"), env, connect.DEPLOY_NAMES, named)
+                self.assertEqual(conn.user, local if named else "deploy")
 
     def test_a_bad_port_is_refused_with_a_sentence(self):
         with self.assertRaisesRegex(connect.ConnectError, "is not a port number"):
