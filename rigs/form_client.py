@@ -1,13 +1,22 @@
 """An HTTP client that keeps cookies and posts forms with their CSRF token."""
 
+import functools
 import http.cookiejar
 import re
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
 
 # An item's text as a list page shows it.
 ROW = re.compile(r'<td class="item-text">([^<]*)</td>')
+
+
+@functools.cache
+def tls_context():
+    """One TLS context for every client: making one reads the whole CA bundle (SSL_CERT_FILE),
+    which cost 20 ms of CPU per request, and made 8 clients' p99 seconds on 2 busy cores."""
+    return ssl.create_default_context()
 
 
 class FormClient:
@@ -19,7 +28,9 @@ class FormClient:
         self.base_url = base_url
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(self.jar), NoRedirect()
+            urllib.request.HTTPCookieProcessor(self.jar),
+            urllib.request.HTTPSHandler(context=tls_context()),
+            NoRedirect(),
         )
         self.token = None
 
