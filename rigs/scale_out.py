@@ -210,12 +210,11 @@ class ScaleOut(Rehearsal):
                 shutil.rmtree(with_sites, ignore_errors=True)
             for link in (Path(HOST_SITES_DIR) / user).glob("*.conf"):
                 link.unlink()
-        clusters = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True)
-        for line in clusters.stdout.splitlines():
-            version, name = line.split()[:2]
-            if name.startswith("superlists"):
-                subprocess.run(["pg_dropcluster", "--stop", version, name], check=True)
-                print(f"Dropped the PostgreSQL cluster {version}/{name} of an earlier run.")
+        drop_database_clusters()
+
+    def host_down(self):
+        super().host_down()
+        drop_database_clusters()
 
     def database_host(self):
         """fab provisions PostgreSQL on its own host; the app hosts get DATABASE_URL."""
@@ -415,6 +414,18 @@ class ScaleOut(Rehearsal):
 
     def print_summary(self):
         print(SUMMARY.format(**self.summary), flush=True)
+
+
+def drop_database_clusters():
+    """Stop and remove the database host's PostgreSQL cluster (Debian's own are left alone)."""
+    if not shutil.which("pg_lsclusters"):
+        return
+    clusters = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True)
+    for line in clusters.stdout.splitlines():
+        version, name = line.split()[:2]
+        if name == "superlists":
+            subprocess.run(["pg_dropcluster", "--stop", version, name], check=True)
+            print(f"Dropped the database host's PostgreSQL cluster {version}/{name}.")
 
 
 def _exists(user):
