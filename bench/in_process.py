@@ -4,7 +4,8 @@
 
 Each figure is the fastest of the rounds (the least disturbed by other processes on a shared
 machine) of the mean over 200 requests through Django's test client, on an in-memory test
-database with development settings.
+database with development settings, and its ratio to the first, a bare view, measured in the
+same run.
 """
 
 import argparse
@@ -84,9 +85,16 @@ def main():
         ("  its 20 rows (lists/rows.py)", lambda: item_rows(items, path)),
         ("My lists, 20 lists (logged in)", lambda: owner.get(f"/lists/users/{user.email}/")),
     ]
+    ceiling = None
     for name, call in figures:
-        print(f"{name:<38} {fastest(rounds, call):7.3f} ms", flush=True)
-    print(f"(fastest of {rounds} rounds of {PER_ROUND} calls, in process, development settings)")
+        milliseconds = fastest(rounds, call)
+        ceiling = ceiling or milliseconds
+        print(
+            f"{name:<38} {milliseconds:7.3f} ms  {milliseconds / ceiling:6.2f} x ceiling",
+            flush=True,
+        )
+    print(f"(fastest of {rounds} rounds of {PER_ROUND} calls, in process, development settings;")
+    print(f" load average {os.getloadavg()[0]:.2f} at the end)")
 
 
 if __name__ == "__main__":
