@@ -1,6 +1,7 @@
 """Where the functional tests lean on Django's, unittest's and multiprocessing's internals.
 
-Checked against Django 5.2.19 on Python 3.11.2 (Debian 12). None of the names below is a
+Checked against Django 5.2.19 on Python 3.11.2 (Debian 12); the shared live server's names
+against Django 5.2.20. None of the names below is a
 documented API, so an upgrade can break them quietly; after one, check each against the new
 source, as the notes say, and run `manage.py test --parallel 2 functional_tests`.
 
