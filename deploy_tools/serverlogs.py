@@ -66,6 +66,7 @@ class Record:
     source: str
     stamp: datetime | None
     lines: list = field(default_factory=list)
+    host: str = ""  # which app host's file, when a site runs on several
 
     @property
     def text(self):
@@ -80,7 +81,8 @@ class Record:
         if most and self.source.endswith("access.log"):
             # The referrer and the browser's user agent fill two screen lines and say nothing.
             lines = [_REFERRER_AND_AGENT.sub("", line) for line in lines]
-        return [f"{self.source}: {line}" for line in lines]
+        where = f"{self.host} {self.source}" if self.host else self.source
+        return [f"{where}: {line}" for line in lines]
 
 
 def records(source, lines, since=None, local_tz=UTC):

@@ -6,7 +6,9 @@ configured by these variables:
 
     STAGING_SITENAME        the site's folder under ~/sites/ (default: the site that answers
                             STAGING_SERVER, as it says in its X-Superlists-Site header)
-    STAGING_SSH_HOST        where to SSH to, [user@]host[:port] (default: STAGING_SERVER's host)
+    STAGING_SSH_HOST        where to SSH to, [user@]host[:port] (default: STAGING_SERVER's host);
+                            behind a balancer, every app host, comma-separated: the commands
+                            run on the first, each one's logs are read
     STAGING_SSH_USER        SSH user; STAGING_SSH_PORT, STAGING_SSH_KEY (a private key file) and
     SUPERLISTS_KNOWN_HOSTS  (the known_hosts file checked) are read by deploy_tools.connect
     STAGING_EMAIL_DOMAIN    a domain whose every address lands in the POP3 mailbox (staging.test)
@@ -38,6 +40,7 @@ import urllib.error
 import urllib.request
 from collections import deque
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import getaddresses
 from functools import cached_property
 from urllib.parse import urlsplit
@@ -174,7 +177,13 @@ class StagingServer:
         self._named_site = variables.str("STAGING_SITENAME")
         # Until the preflight: then the site that answers the URL, unless one is named.
         self.sitename = self._named_site or self.host
-        self.ssh_target = variables.str("STAGING_SSH_HOST", self.host)
+        self.ssh_targets = [
+            target.strip()
+            for target in variables.str("STAGING_SSH_HOST", self.host).split(",")
+            if target.strip()
+        ] or [self.host]
+        self.ssh_target = self.ssh_targets[0]
+        self._other_hosts = []  # connections to the other app hosts, for their logs
         self.email_domain = variables.str("STAGING_EMAIL_DOMAIN", "staging.test")
         self.pop3 = _Pop3Mailbox.from_environment(environ, default_host=self.host)
         self._lock = threading.Lock()
@@ -224,16 +233,52 @@ class StagingServer:
 
     def log_mark(self):
         """Where each of the site's log files ends now, so a test reads only its own lines."""
-        return serverlogs.parse_mark(self._run(serverlogs.mark_command(self.paths.logs)))
+        return {
+            label: serverlogs.parse_mark(run(serverlogs.mark_command(logs)))
+            for label, run, logs, _ in self._log_hosts
+        }
 
     def log_records(self, since, mark=None):
-        """The site's log records (app, gunicorn, nginx) written since `mark`, over SSH."""
-        output = self._run(serverlogs.read_command(self.paths.logs, mark or {}))
-        return serverlogs.window(output, serverlogs.since_utc(since), self._local_tz)
+        """The site's log records (app, gunicorn, nginx) written since `mark`, over SSH.
+
+        With several app hosts, each one's: a request the balancer sent to the second is
+        logged there only. Each record then names its host.
+        """
+        found = []
+        for label, run, logs, tz in self._log_hosts:
+            output = run(serverlogs.read_command(logs, (mark or {}).get(label, {})))
+            for record in serverlogs.window(output, serverlogs.since_utc(since), tz):
+                record.host = label if len(self._log_hosts) > 1 else ""
+                found.append(record)
+        earliest = datetime.min.replace(tzinfo=UTC)
+        return sorted(found, key=lambda record: record.stamp or earliest)
+
+    @cached_property
+    def _log_hosts(self):
+        """(name, run, logs folder, time zone) of each app host whose logs the tests read."""
+        from deploy_tools.connect import connection, open_connection
+        from deploy_tools.sitepaths import SitePaths
+
+        hosts = [(self.ssh_target, self._run, self.paths.logs, self._local_tz)]
+        for target in self.ssh_targets[1:]:
+            conn = open_connection(connection(target, self._environ))
+            self._other_hosts.append(conn)
+
+            def run(command, conn=conn, target=target):
+                result = conn.run(command, hide=True, warn=True, in_stream=False)
+                if result.failed:
+                    raise StagingError(f"{command} failed on {target}: {result.stderr.strip()}")
+                return result.stdout
+
+            paths = SitePaths.for_connection(conn, self.sitename)
+            hosts.append((target, run, paths.logs, serverlogs.offset_zone(run("date +%z").strip())))
+        return hosts
 
     def close(self):
         if "connection" in self.__dict__:
             self.connection.close()
+        for conn in self._other_hosts:
+            conn.close()
 
     @cached_property
     def connection(self):

@@ -105,7 +105,8 @@ class ScaleOut(Rehearsal):
         super().host_up()
         # The FTs: the browser at the balancer, the management commands on an app host.
         self.env["STAGING_SERVER"] = SITE_URL
-        self.env["STAGING_SSH_HOST"] = APP_HOSTS.split(",")[0]
+        # Both app hosts: the commands run on the first, each one's logs are read.
+        self.env["STAGING_SSH_HOST"] = APP_HOSTS
         # fab reaches every host with the rehearsal's key (the default user is the app host's).
         self.env["DEPLOY_SSH_KEY"] = self.env["STAGING_SSH_KEY"]
         # The FT process's own requests (urllib, the preflight) and this one's (the traffic)
