@@ -323,6 +323,8 @@ def logs(c, site, lines=50):
     with _friendly_errors("logs"):
         conn = _connect(c)
         paths = SitePaths.for_connection(conn, site["sitename"] or conn.host)
+        # With fab -H web1,web2 logs, each host's records follow its own heading.
+        print(f"== {paths.sitename} on {conn.host}: {paths.logs}")
         for record in _log_records(conn, paths)[-int(lines) :]:
             print("\n".join(record.shown()))
 

@@ -894,6 +894,7 @@ class LogsTaskTest(unittest.TestCase):
             f"==> superlists-log all error.log\n{error}\n"
         )
         c = server((r"^echo \$HOME", HOME, 0), (r"^date \+%z", output, 0))
+        c.host = "web1.example.com"
         printed = io.StringIO()
         with mock.patch.object(fabfile, "_connect", return_value=c), redirect_stdout(printed):
             fabfile.logs(Context(), sitename="staging.example.com")
@@ -902,3 +903,5 @@ class LogsTaskTest(unittest.TestCase):
         self.assertEqual(shown.count("Internal Server Error"), 1, shown)
         self.assertIn('File "views.py", line 3, in home_page\n', shown)
         self.assertTrue(shown.rstrip().endswith("RuntimeError: boom"), shown)
+        # Which host's logs: fab -H web1,web2 logs prints one after the other.
+        self.assertTrue(shown.startswith("== staging.example.com on web1.example.com: "), shown)
