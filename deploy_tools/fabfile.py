@@ -217,6 +217,8 @@ def deploy(
         passed = _passed_through_settings(os.environ)
         release = releases.build(worktree)
         site = _site(conn, **site, staging=staging)
+        if balancer and site.behind:
+            _step("the site's secret key", _no_key_of_its_own, conn, site, balancer)
         _step("make the site's folders", _make_folders, conn, site)
         live = _live_release(conn, site)
         # Everything until the switch happens beside the live release: if it fails, the
@@ -676,6 +678,45 @@ def _connect_to(host):
             Connection(host, connect_timeout=10), names=connect.DEPLOY_NAMES, user_named="@" in host
         )
     )
+
+
+def _no_key_of_its_own(conn, site, balancer_host):
+    """Refuse to generate a key on a new app host while its peers serve with theirs."""
+    if parse_dotenv(remote.read_remote(conn, site.paths.env)).get("DJANGO_SECRET_KEY"):
+        return  # kept as it is, or replaced by the first host's of this run
+    if ("deploy", site.paths.sitename) in _FIRST_HOST:
+        return  # gets the key of the first app host of this run
+    lb = _connect_to(balancer_host)
+    lb_paths = _site(lb, site.paths.sitename).paths
+    hosts, _ = balancer.read_upstream(lb, lb_paths)
+    member = f"{site.listen_address}:{site.port}"
+    # Asked from the balancer, as it asks them: a peer that answers has the site's key.
+    proto = ["--forwarded-proto", "https"] if site.https else []
+    serving = [
+        host
+        for host in hosts
+        if host != member
+        and remote.ok(
+            lb,
+            remote.script(
+                "smoke_check.py",
+                "http",
+                *host.rsplit(":", 1),
+                site.paths.sitename,
+                "--timeout",
+                "1",
+                *proto,
+            ),
+        )
+    ]
+    if serving:
+        raise DeployError(
+            f"{site.host_label} has no DJANGO_SECRET_KEY yet, and the balancer already sends "
+            f"visitors to {', '.join(serving)}: a key made here would differ from theirs, and "
+            f"sessions and login links made on one would be refused by the other. Deploy it "
+            f"with a host that has the key, which it then gets: fab -H <that host>,"
+            f"{conn.user}@{conn.host} deploy … Nothing changed on {site.host_label}."
+        )
 
 
 def _key_fingerprint(dotenv_text):

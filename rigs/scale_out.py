@@ -429,6 +429,25 @@ class ScaleOut(Rehearsal):
         self.fab_on(APP_HOSTS, "status", "--sitename", SITE, show=False)
         print("fab deploy on both gave web2 the site's key again; fab status agrees.")
 
+    def new_host_deployed_alone(self):
+        """A new app host deployed alone would make a key of its own: refused, saying why."""
+        user, address = list(WEB.items())[-1]
+        env = Path(os.path.realpath(self.app_home(user) / ".env"))
+        kept = env.read_text()
+        # As a new host's .env is: DATABASE_URL from provision-database, no key yet.
+        env.write_text(re.sub(r"(?m)^DJANGO_SECRET_KEY=.*\n", "", kept))
+        try:
+            said = self.fab_on(
+                f"{user}@{address}", "deploy", "--staging", *APP_OPTIONS, "--balancer", LB,
+                expect_failure=True, show=False,
+            )  # fmt: skip
+        finally:
+            env.write_text(kept)
+        refusal = [line for line in said.splitlines() if "has no DJANGO_SECRET_KEY yet" in line]
+        print("\n".join(refusal) or said[-2000:])
+        if not refusal or "Nothing changed" not in refusal[0]:
+            raise RehearsalFailed("a new app host deployed alone was not refused")
+
     def print_summary(self):
         print(SUMMARY.format(**self.summary), flush=True)
 
@@ -474,6 +493,7 @@ def main(argv=None):
         ("a rolling rollback under traffic", rehearsal.rollback_under_traffic),
         ("an app host down under traffic", rehearsal.app_host_down),
         ("a per-host state bug, its cause named", rehearsal.per_host_state_bug),
+        ("a new app host deployed alone: refused", rehearsal.new_host_deployed_alone),
     ]
     passed = run_steps(rehearsal, steps, args.keep_up, name="scale-out rehearsal")
     rehearsal.print_summary()
