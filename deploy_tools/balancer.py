@@ -58,6 +58,11 @@ def upstream_file(paths):
     return PurePosixPath(paths.root) / "upstream.conf"
 
 
+def error_pages(paths):
+    """The balancer's copy of deploy_tools/error_pages (it has no release of its own)."""
+    return PurePosixPath(paths.root) / "error_pages"
+
+
 def render_site(paths, hosts_allowed, listen_address, tls_cert, tls_key, render):
     """The balancer's nginx site: https with the certificate, http redirecting to it."""
     name = "balancer_" + re.sub(r"[^A-Za-z0-9_]", "_", paths.sitename)
@@ -84,6 +89,7 @@ def render_site(paths, hosts_allowed, listen_address, tls_cert, tls_key, render)
         logs=paths.logs,
         known_hosts="|".join(re.escape(host) for host in hosts_allowed),
         bind_line=bind_line,
+        error_pages=error_pages(paths),
     )
 
 

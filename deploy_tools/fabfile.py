@@ -638,6 +638,11 @@ def _write_balancer(conn, site, hosts):
     upstream = balancer.upstream_file(p)
     _, down = balancer.parse_upstream(remote.read_remote(conn, upstream))
     changed = remote.write_if_changed(conn, upstream, balancer.upstream_text(hosts, down))
+    # The site's own pages for the balancer's own errors: no app host answers (502-504), or a
+    # body over the limit (413). What an app host answers passes through as it is.
+    remote.run(conn, f"mkdir -p {q(balancer.error_pages(p))}")
+    for page in sorted((HERE / "error_pages").glob("*.html")):
+        remote.write_if_changed(conn, balancer.error_pages(p) / page.name, page.read_text())
     previous = remote.read_remote(conn, p.nginx_conf)
     text = balancer.render_site(
         p, site.allowed_hosts.split(","), site.listen_address, site.tls_cert, site.tls_key, render

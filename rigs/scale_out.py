@@ -30,6 +30,7 @@ from pathlib import Path
 
 from deploy_tools.sitepaths import HOST_SITES_DIR, SitePaths
 from rigs import REPO, staging_host
+from rigs.form_client import FormClient
 from rigs.processes import alive, descendants, wait_until
 from rigs.rehearsal import (
     BIN,
@@ -399,6 +400,28 @@ class ScaleOut(Rehearsal):
         if unplanned or lost:
             raise RehearsalFailed(f"{address} down: failed {unplanned}, {lost} lost")
 
+    def balancer_error_pages(self):
+        """The balancer's own 413 and 502 (no app host answers) are the site's pages."""
+        client = FormClient(SITE_URL)
+        client.get("/")
+        status, _, page = client.post("/lists/new", {"text": "x" * 2**21})
+        if status != 413 or "That was too much" not in page:
+            raise RehearsalFailed(f"a 2 MB POST through the balancer: {status}\n{page[:300]}")
+        links = {Path(HOST_SITES_DIR) / user / f"{SITE}.nginx.conf": None for user in WEB}
+        for link in links:
+            links[link] = os.readlink(link)
+            link.unlink()
+        self.reload_nginx()
+        try:
+            status, _, page = FormClient(SITE_URL).get("/")
+        finally:
+            for link, target in links.items():
+                link.symlink_to(target)
+            self.reload_nginx()
+        if status != 502 or "Back in a minute" not in page:
+            raise RehearsalFailed(f"no app host answering: {status}, not the page:\n{page[:300]}")
+        print("Through the balancer: a 2 MB POST 413 and, with no app host, 502: the site's pages.")
+
     def per_host_state_bug(self):
         """web2 deployed alone gets its own secret key: the FTs fail, the cause is named."""
         user, address = list(WEB.items())[-1]
@@ -492,6 +515,7 @@ def main(argv=None):
         ("a rolling deploy under traffic", rehearsal.rolling_deploy_under_traffic),
         ("a rolling rollback under traffic", rehearsal.rollback_under_traffic),
         ("an app host down under traffic", rehearsal.app_host_down),
+        ("the balancer's own 413 and 502 are the site's pages", rehearsal.balancer_error_pages),
         ("a per-host state bug, its cause named", rehearsal.per_host_state_bug),
         ("a new app host deployed alone: refused", rehearsal.new_host_deployed_alone),
     ]
