@@ -44,6 +44,7 @@ from rigs.rehearsal import (
     visible_change,
 )
 from rigs.traffic import Traffic
+from superlists.env import read_dotenv
 
 ADDRESS = staging_host.ADDRESS
 BALANCER = staging_host.BALANCER_ADDRESS
@@ -235,8 +236,6 @@ class ScaleOut(Rehearsal):
         self.summary["database"] = "postgresql"
 
     def dotenv(self, user):
-        from superlists.env import read_dotenv
-
         return read_dotenv(self.app_home(user) / ".env")
 
     def first_rolling_deploy(self):
