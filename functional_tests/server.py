@@ -26,6 +26,7 @@ site the browser drives, and runs the server's preflight (see superlists/preflig
 import atexit
 import email
 import email.policy
+import functools
 import json
 import logging
 import os
@@ -264,12 +265,7 @@ class StagingServer:
             conn = open_connection(connection(target, self._environ))
             self._other_hosts.append(conn)
 
-            def run(command, conn=conn, target=target):
-                result = conn.run(command, hide=True, warn=True, in_stream=False)
-                if result.failed:
-                    raise StagingError(f"{command} failed on {target}: {result.stderr.strip()}")
-                return result.stdout
-
+            run = functools.partial(self._run, on=(conn, target))
             paths = SitePaths.for_connection(conn, self.sitename)
             hosts.append((target, run, paths.logs, serverlogs.offset_zone(run("date +%z").strip())))
         return hosts
@@ -453,12 +449,14 @@ class StagingServer:
             f"the functional tests there; nothing was changed."
         )
 
-    def _run(self, command, what=None):
+    def _run(self, command, what=None, on=None):
+        """Run command on the SSH host (or on=(connection, name), another app host's)."""
+        conn, target = on or (self.connection, self.ssh_target)
         with self._lock:
-            result = self.connection.run(command, hide=True, warn=True, in_stream=False)
+            result = conn.run(command, hide=True, warn=True, in_stream=False)
         if result.failed:
             raise StagingError(
-                f"{what or command} failed on {self.ssh_target} (site {self.sitename}, "
+                f"{what or command} failed on {target} (site {self.sitename}, "
                 f"exit {result.exited}): {(result.stderr or result.stdout).strip()}"
             )
         return result.stdout

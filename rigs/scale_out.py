@@ -29,7 +29,8 @@ import sys
 import time
 from pathlib import Path
 
-from deploy_tools.sitepaths import HOST_SITES_DIR, SitePaths
+from deploy_tools.fabfile import Site
+from deploy_tools.sitepaths import HOST_SITES_DIR, SitePaths, host_include
 from rigs import REPO, staging_host
 from rigs.form_client import FormClient
 from rigs.processes import alive, descendants, wait_until
@@ -299,12 +300,17 @@ class ScaleOut(Rehearsal):
             print(f"  {host}: workers {', '.join(sorted(pids))}")
         if sorted(served) != sorted(WEB.values()) or any(len(p) < 2 for p in served.values()):
             raise RehearsalFailed(f"{asked} requests were served by {dict(served)}")
-        # The visitor's address, as the app hosts' nginx and Django logged it.
-        time.sleep(0.2)
+        # The visitor's address, as the app hosts' nginx logged it (nginx writes on its own time).
         for user in WEB:
-            log = (self.app_home(user) / "logs" / "nginx-access.log").read_text()
-            if f"{VISITOR} " not in log:
-                raise RehearsalFailed(f"{user}'s nginx access log never shows {VISITOR}")
+            log = self.app_home(user) / "logs" / "nginx-access.log"
+            wait_until(
+                lambda log=log: f"{VISITOR} " in log.read_text(),
+                f"{VISITOR} in {log}",
+                timeout=5,
+                failure=lambda user=user: RehearsalFailed(
+                    f"{user}'s nginx access log never shows {VISITOR}"
+                ),
+            )
         print(f"{asked} requests from {VISITOR}: both app hosts logged it, not the balancer.")
 
     def fts_through_balancer(self):
@@ -360,9 +366,8 @@ class ScaleOut(Rehearsal):
     def app_host_down(self):
         """web2 goes down mid-traffic (stops listening, gunicorn stops); the balancer fails over."""
         user, address = list(WEB.items())[-1]
-        site = SitePaths(SITE, str(Path(pwd.getpwnam(user).pw_dir)))
-        program = f"{site.service}-{user}"
-        link = Path(HOST_SITES_DIR) / user / f"{SITE}.nginx.conf"
+        program = app_program(user)
+        link = Path(host_include(user, SITE, "nginx"))
         target = os.readlink(link)
 
         went_down = []
@@ -415,7 +420,7 @@ class ScaleOut(Rehearsal):
         status, _, page = client.post("/lists/new", {"text": "x" * 2**21})
         if status != 413 or "That was too much" not in page:
             raise RehearsalFailed(f"a 2 MB POST through the balancer: {status}\n{page[:300]}")
-        links = {Path(HOST_SITES_DIR) / user / f"{SITE}.nginx.conf": None for user in WEB}
+        links = {Path(host_include(user, SITE, "nginx")): None for user in WEB}
         for link in links:
             links[link] = os.readlink(link)
             link.unlink()
@@ -439,8 +444,7 @@ class ScaleOut(Rehearsal):
             r"(?m)^DJANGO_SECRET_KEY=.*$", "DJANGO_SECRET_KEY=its-own-key-" + "x" * 40, text
         )
         Path(os.path.realpath(env)).write_text(own)
-        program = f"{SitePaths(SITE, str(Path(pwd.getpwnam(user).pw_dir))).service}-{user}"
-        self.run(*SUPERVISORCTL.split(), "restart", program, show=False)
+        self.run(*SUPERVISORCTL.split(), "restart", app_program(user), show=False)
         print(f"{address} now runs with a DJANGO_SECRET_KEY of its own.")
         output = self.run(
             BIN / "python", "manage.py", "test", "functional_tests.test_my_lists",
@@ -481,6 +485,12 @@ class ScaleOut(Rehearsal):
 
     def print_summary(self):
         print(SUMMARY.format(**self.summary), flush=True)
+
+
+def app_program(user):
+    """The supervisor program of an app host's gunicorn, named as fab deploy --behind names it."""
+    home = pwd.getpwnam(user).pw_dir
+    return Site(SitePaths(SITE, home), user, "supervisor", behind=BALANCER).service
 
 
 def drop_database_clusters():
