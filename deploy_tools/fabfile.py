@@ -1280,7 +1280,7 @@ def _site(
         tls_cert=tls_cert,
         tls_key=tls_key,
         behind=behind,
-        host=getattr(conn, "host", ""),
+        host=conn.host,
         staging=bool(staging),
     )
 

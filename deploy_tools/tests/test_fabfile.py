@@ -67,7 +67,9 @@ def server(*answers):
         )
         for pattern, out, code in answers
     }
-    return MockContext(run=results, repeat=True)
+    context = MockContext(run=results, repeat=True)
+    context.host = "staging.example.com"  # as fab -H names it; a Connection always has one
+    return context
 
 
 def commands(context):
