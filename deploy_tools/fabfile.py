@@ -217,8 +217,10 @@ def deploy(
         passed = _passed_through_settings(os.environ)
         release = releases.build(worktree)
         site = _site(conn, **site, staging=staging)
-        if balancer and site.behind:
-            _step("the site's secret key", _no_key_of_its_own, conn, site, balancer)
+        # Reached before anything is built: a rolling deploy that cannot reach it stops here.
+        lb = _step(f"reach the balancer {balancer}", _connect_to, balancer) if balancer else None
+        if lb and site.behind:
+            _step("the site's secret key", _no_key_of_its_own, conn, site, lb)
         _step("make the site's folders", _make_folders, conn, site)
         live = _live_release(conn, site)
         # Everything until the switch happens beside the live release: if it fails, the
@@ -242,7 +244,7 @@ def deploy(
             )  # fmt: skip
         _step("migrate the database", _migrate, conn, site, release, plan, live)
         remote.write_if_changed(conn, site.paths.site_settings, _site_settings(site))
-        with _out_of_balancer(conn, site, balancer, release.name != live or env_changed):
+        with _out_of_balancer(conn, site, lb, release.name != live or env_changed):
             how = _step("switch to the release", _switch, conn, site, release.name)
             if env_changed and not how:
                 how = "hup"
@@ -291,7 +293,8 @@ def rollback(c, site, to="", yes=False, balancer=""):
                 f"live. To roll back anyway: the same command with --yes."
             )
         subject = state.subjects.get(target, "")
-        with _out_of_balancer(conn, site, balancer):
+        lb = _step(f"reach the balancer {balancer}", _connect_to, balancer) if balancer else None
+        with _out_of_balancer(conn, site, lb):
             how = _step("switch to the release", _switch, conn, site, target)
             try:
                 _step("reload gunicorn", _reload_gunicorn, conn, site, target, how)
@@ -654,12 +657,11 @@ def _write_balancer(conn, site, hosts):
 
 
 @contextlib.contextmanager
-def _out_of_balancer(conn, site, balancer_host, needed=True):
-    """Take this app host out of the balancer for the switch; put it back once it answers."""
-    if not balancer_host or not needed:
+def _out_of_balancer(conn, site, lb, needed=True):
+    """Take this app host out of the balancer (lb: a connection) for the switch, then back."""
+    if not lb or not needed:
         yield
         return
-    lb = _step(f"reach the balancer {balancer_host}", _connect_to, balancer_host)
     lb_site = _site(lb, site.paths.sitename)
     member = f"{site.listen_address or conn.host}:{site.port}"
     out = [lb, lb_site.paths, lb_site.services, member]
@@ -685,13 +687,12 @@ def _connect_to(host):
     )
 
 
-def _no_key_of_its_own(conn, site, balancer_host):
+def _no_key_of_its_own(conn, site, lb):
     """Refuse to generate a key on a new app host while its peers serve with theirs."""
     if parse_dotenv(remote.read_remote(conn, site.paths.env)).get("DJANGO_SECRET_KEY"):
         return  # kept as it is, or replaced by the first host's of this run
     if ("deploy", site.paths.sitename) in _FIRST_HOST:
         return  # gets the key of the first app host of this run
-    lb = _connect_to(balancer_host)
     lb_paths = _site(lb, site.paths.sitename).paths
     hosts, _ = balancer.read_upstream(lb, lb_paths)
     member = f"{site.listen_address}:{site.port}"
